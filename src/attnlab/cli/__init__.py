@@ -1,0 +1,1 @@
+"""The ``attnlab`` command. Subcommand modules only parse arguments and call the library."""
