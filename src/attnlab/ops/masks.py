@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -397,9 +396,6 @@ class Or(_Combined):
         for p in self.parts[1:]:
             out = out | p.dense(tq, tk, device=device)
         return out
-
-
-MaskLike = Union[Mask, Tensor, None]
 
 
 def from_args(
