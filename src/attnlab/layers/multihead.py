@@ -1,0 +1,237 @@
+"""Multi-head attention (Vaswani et al. 2017, Sec. 3.2.2) with GQA/MQA, cross attention,
+RoPE/ALiBi and a KV cache."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.layers.core import AttentionCore
+from attnlab.layers.kv_cache import KVCache
+from attnlab.layers.position import ALiBi, RotaryEmbedding
+from attnlab.ops import masks as M
+
+__all__ = ["MultiHeadAttention"]
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention on batch-first ``(B, T, E)`` tensors.
+
+    ``MultiHead(Q, K, V) = Concat(head_1..head_H) W_O`` with
+    ``head_h = softmax(Q W_Q^h (K W_K^g)^T / sqrt(D)) V W_V^g``, where query head ``h``
+    shares key/value head ``g = h // (H / Hkv)`` (Vaswani et al. 2017, eq. 1 and
+    Sec. 3.2.2; grouped-query attention, Ainslie et al. 2023; multi-query attention,
+    Shazeer 2019, is ``num_kv_heads=1``).
+
+    Attention itself runs only through ``self.core`` (an :class:`AttentionCore`), called
+    with keyword arguments so visualization hooks can read ``q``, ``k`` and the mask;
+    no weights are stored on the module.
+
+    Args:
+        embed_dim: model width E (query input and output size).
+        num_heads: query heads H; must divide E (head dim D = E / H).
+        num_kv_heads: key/value heads Hkv (divides H). None: H (plain MHA); 1: MQA.
+        kdim: key input size (cross attention); default E.
+        vdim: value input size; default E.
+        dropout: dropout on the attention weights (training only).
+        bias: add biases to the four projections.
+        position: a :class:`RotaryEmbedding` (with ``head_dim = E / H``), an
+            :class:`ALiBi` (with ``num_heads = H``), or None.
+        backend: attention backend (``"auto"``, ``"math"``, ``"sdpa"``, ...).
+
+    Shapes:
+        ``query (B, Tq, E)``, ``key (B, Tk, kdim)``, ``value (B, Tk, vdim)`` ->
+        ``(B, Tq, E)``.
+
+    Example:
+        >>> import torch
+        >>> mha = MultiHeadAttention(32, 8, num_kv_heads=2)
+        >>> x = torch.randn(2, 7, 32)
+        >>> mha(x, causal=True).shape
+        torch.Size([2, 7, 32])
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        *,
+        num_kv_heads: int | None = None,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        dropout: float = 0.0,
+        bias: bool = True,
+        position: RotaryEmbedding | ALiBi | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        embed_dim = _positive_int("embed_dim", embed_dim)
+        num_heads = _positive_int("num_heads", num_heads)
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        num_kv_heads = _positive_int("num_kv_heads", num_kv_heads)
+        if num_heads % num_kv_heads:
+            raise ValueError(f"num_kv_heads {num_kv_heads} does not divide num_heads {num_heads}")
+        kdim = embed_dim if kdim is None else _positive_int("kdim", kdim)
+        vdim = embed_dim if vdim is None else _positive_int("vdim", vdim)
+        if isinstance(dropout, bool) or not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        head_dim = embed_dim // num_heads
+        if isinstance(position, RotaryEmbedding):
+            if position.head_dim != head_dim:
+                raise ValueError(
+                    f"RotaryEmbedding head_dim {position.head_dim} differs from the "
+                    f"attention head dim {head_dim} (embed_dim {embed_dim} / {num_heads} heads)"
+                )
+        elif isinstance(position, ALiBi):
+            if position.num_heads != num_heads:
+                raise ValueError(
+                    f"ALiBi has {position.num_heads} heads but the attention has {num_heads}"
+                )
+        elif position is not None:
+            raise TypeError(
+                f"position must be a RotaryEmbedding, an ALiBi or None, got "
+                f"{type(position).__name__}"
+            )
+        self.embed_dim, self.num_heads, self.num_kv_heads = embed_dim, num_heads, num_kv_heads
+        self.head_dim, self.kdim, self.vdim = head_dim, kdim, vdim
+        self.dropout = float(dropout)
+        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = nn.Linear(kdim, num_kv_heads * head_dim, bias=bias)
+        self.v_proj = nn.Linear(vdim, num_kv_heads * head_dim, bias=bias)
+        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.position = position
+        self.core = AttentionCore(backend=backend)
+
+    def _check_input(self, name: str, x: Tensor, dim: int, batch: int | None) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(
+                f"{name} must be (B, T, {dim}) with 3 dims, got shape {tuple(x.shape)} "
+                f"with {x.dim()} dims"
+            )
+        if x.shape[-1] != dim:
+            raise ValueError(f"{name} has {x.shape[-1]} features, expected {dim}")
+        if batch is not None and x.shape[0] != batch:
+            raise ValueError(f"{name} has batch size {x.shape[0]}, but query has {batch}")
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        mask: M.Mask | Tensor | None = None,
+        causal: bool = False,
+        window: int | tuple[int | None, int | None] | None = None,
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """Attend from ``query`` to ``key``/``value`` (self attention when ``key`` is None).
+
+        Args:
+            query: ``(B, Tq, E)``.
+            key: ``(B, Tk, kdim)``; None for self attention (``key = value = query``).
+            value: ``(B, Tk, vdim)``; None means ``value = key``.
+            mask: a typed mask (``M.Padding(lengths) & ...``), a bool tensor
+                broadcastable to ``(B, H, Tq, Tk)`` with True = attend (key padding:
+                ``(B, 1, 1, Tk)``), or a float tensor added to the scores. With a cache,
+                ``Tk`` counts the cached positions too.
+            causal: causal mask, bottom-right aligned (query ``i`` sees keys
+                ``j <= i + Tk - Tq``).
+            window: sliding window ``(left, right)`` or int, as in ``attention``.
+            cache: a :class:`KVCache`; the new keys/values are appended and the queries
+                attend over all stored positions (incremental decoding).
+
+        Returns:
+            ``(B, Tq, E)``.
+        """
+        self._check_input("query", query, self.embed_dim, None)
+        b, tq, _ = query.shape
+        if key is None:
+            if value is not None:
+                raise ValueError("value was given without key; pass key too")
+            key = value = query
+        elif value is None:
+            value = key
+        if key is not query:
+            self._check_input("key", key, self.kdim, b)
+        if value is not query:
+            self._check_input("value", value, self.vdim, b)
+            if value.shape[1] != key.shape[1]:
+                raise ValueError(f"key has {key.shape[1]} positions but value has {value.shape[1]}")
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache must be a KVCache or None, got {type(cache).__name__}")
+
+        h, hkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        q = self.q_proj(query).view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, D)
+        tnew = key.shape[1]
+        k = self.k_proj(key).view(b, tnew, hkv, d).transpose(1, 2)  # (B, Hkv, Tnew, D)
+        v = self.v_proj(value).view(b, tnew, hkv, d).transpose(1, 2)  # (B, Hkv, Tnew, D)
+
+        offset = len(cache) if cache is not None else 0
+        tk = offset + tnew
+        if isinstance(self.position, RotaryEmbedding):
+            # Bottom-right alignment: queries are the last Tq of the Tk key positions.
+            q = self.position(q, offset=tk - tq)
+            k = self.position(k, offset=offset)
+        if cache is not None:
+            k, v = cache.update(k, v)  # (B, Hkv, Tk, D)
+
+        if isinstance(self.position, ALiBi):
+            mask = self._alibi_mask(mask, b, tq, tk, q)
+        out = self.core(
+            q,
+            k,
+            v,
+            mask=mask,
+            causal=causal,
+            window=window,
+            dropout_p=self.dropout,
+        )  # (B, H, Tq, D)
+        out = out.transpose(1, 2).reshape(b, tq, self.embed_dim)  # (B, Tq, E)
+        return self.out_proj(out)
+
+    def _alibi_mask(
+        self, mask: M.Mask | Tensor | None, b: int, tq: int, tk: int, q: Tensor
+    ) -> Tensor:
+        """Fold the user's mask into the ALiBi bias: one float tensor (-inf = masked)."""
+        assert isinstance(self.position, ALiBi)
+        bias = self.position.bias(tq, tk, dtype=q.dtype, device=q.device)  # (1, H, Tq, Tk)
+        if mask is None:
+            return bias
+        if isinstance(mask, M.Mask):
+            mask.validate(b, tq, tk)
+            mask = mask.dense(tq, tk, device=q.device)  # (B|1, H|1, Tq, Tk)
+        if not isinstance(mask, Tensor):
+            raise TypeError(f"mask must be a typed mask, a tensor or None, got {type(mask)}")
+        target = (b, self.num_heads, tq, tk)
+        try:
+            torch.broadcast_shapes(mask.shape, target)
+        except RuntimeError:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} is not broadcastable to (B, H, Tq, Tk) = "
+                f"{target}"
+            ) from None
+        if mask.dtype == torch.bool:
+            return torch.where(mask, bias, float("-inf"))  # (B|1, H, Tq, Tk)
+        if mask.dtype.is_floating_point:
+            return bias + mask.to(q.dtype)
+        raise TypeError(f"mask tensor must be bool or floating, got {mask.dtype}")
+
+    def extra_repr(self) -> str:
+        s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if self.num_kv_heads != self.num_heads:
+            s += f", num_kv_heads={self.num_kv_heads}"
+        if self.kdim != self.embed_dim or self.vdim != self.embed_dim:
+            s += f", kdim={self.kdim}, vdim={self.vdim}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s
