@@ -1,0 +1,49 @@
+"""See attention: capture weights from running models, plot them, build offline views.
+
+Example:
+    >>> from attnlab.viz import capture, HeadView
+    >>> with capture(model, tokenizer=tok) as rec:   # doctest: +SKIP
+    ...     model(**batch)
+    >>> HeadView.from_recording(rec).save("head.html")  # doctest: +SKIP
+
+Names are imported lazily (matplotlib is loaded only when a figure is drawn).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "capture": "attnlab.viz.recorder",
+    "Recording": "attnlab.viz.recorder",
+    "attention_modules": "attnlab.viz.recorder",
+    "rollout": "attnlab.viz.rollout",
+    "aggregate_heads": "attnlab.viz.rollout",
+    "plot_heatmap": "attnlab.viz.plots",
+    "plot_heads": "attnlab.viz.plots",
+    "plot_head_average": "attnlab.viz.plots",
+    "plot_text": "attnlab.viz.plots",
+    "plot_alignment": "attnlab.viz.plots",
+    "plot_rollout": "attnlab.viz.plots",
+    "save_figure": "attnlab.viz.plots",
+    "HeadView": "attnlab.viz.views",
+    "ModelView": "attnlab.viz.views",
+    "MatrixView": "attnlab.viz.views",
+    "Analysis": "attnlab.viz.inspect",
+    "load_subject": "attnlab.viz.inspect",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'attnlab.viz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
