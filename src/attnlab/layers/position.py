@@ -150,7 +150,7 @@ class ALiBi(nn.Module):
         qpos = torch.arange(tk - tq, tk, device=device)  # (Tq,) in key coordinates
         kpos = torch.arange(tk, device=device)
         dist = (qpos[:, None] - kpos[None, :]).abs().to(torch.float64)  # (Tq, Tk)
-        bias = -self.slopes.to(device)[:, None, None] * dist  # (H, Tq, Tk)
+        bias = -self.slopes.to(device)[:, None, None] * dist + 0.0  # (H, Tq, Tk); + 0.0: no -0
         return bias[None].to(dtype)  # (1, H, Tq, Tk)
 
     def forward(self, tq: int, tk: int, *, dtype=torch.float32, device=None) -> Tensor:
