@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.overrides import TorchFunctionMode
 
 from attnlab.layers import AdditiveAttention, LuongAttention
@@ -65,6 +67,31 @@ def test_additive_chunked_equals_unchunked_with_gradients(chunk_size):
     assert err(outs[0], outs[2]) < 1e-6 and err(outs[1], outs[3]) < 1e-6
     for a, b in zip(*grads, strict=True):
         assert err(a, b) < 1e-5
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.integers(1, 3),
+    tq=st.integers(1, 9),
+    tk=st.integers(1, 9),
+    chunk=st.integers(1, 10),
+    score=st.sampled_from(["additive", "concat"]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_chunking_and_masks(b, tq, tk, chunk, score, seed):
+    g = torch.Generator().manual_seed(seed)
+    if score == "additive":
+        whole, chunked = AdditiveAttention(4, 3, 5), AdditiveAttention(4, 3, 5, chunk_size=chunk)
+    else:
+        whole = LuongAttention(4, 3, score="concat", hidden_dim=5)
+        chunked = LuongAttention(4, 3, score="concat", hidden_dim=5, chunk_size=chunk)
+    chunked.load_state_dict(whole.state_dict())
+    q, k = torch.randn(b, tq, 4, generator=g), torch.randn(b, tk, 3, generator=g)
+    mask = torch.rand(b, tq, tk, generator=g) > 0.4
+    (c1, w1), (c2, w2) = whole(q, k, mask=mask), chunked(q, k, mask=mask)
+    assert err(c1, c2) < 1e-6 and err(w1, w2) < 1e-6
+    assert torch.equal(w1 > 0, mask)  # softmax is positive exactly where allowed
+    assert torch.allclose(w1.sum(-1), mask.any(-1).float())
 
 
 class _TanhSizes(TorchFunctionMode):

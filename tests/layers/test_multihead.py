@@ -70,6 +70,18 @@ def test_matches_reference(num_kv_heads, t):
 
 
 @pytest.mark.parametrize("backend", ["math", "sdpa"])
+def test_bfloat16_within_twice_the_naive_error(backend):
+    mha = MultiHeadAttention(64, 8, num_kv_heads=2, backend=backend).to(torch.bfloat16)
+    x = torch.randn(2, 37, 64).to(torch.bfloat16)
+    causal = torch.ones(37, 37).tril().bool()
+    ref64 = reference_mha(mha, x, mask=causal)
+    naive = reference_mha(mha, x, mask=causal, dtype=torch.bfloat16)
+    got = mha(x, causal=True)
+    assert got.dtype == torch.bfloat16
+    assert err(got, ref64) <= 2 * err(naive, ref64) + 1e-3
+
+
+@pytest.mark.parametrize("backend", ["math", "sdpa"])
 def test_gradients_match_reference(backend):
     mha = MultiHeadAttention(16, 4, num_kv_heads=2, backend=backend).double()
     x = torch.randn(2, 7, 16, dtype=torch.float64, requires_grad=True)

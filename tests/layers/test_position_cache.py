@@ -161,6 +161,9 @@ def test_errors_name_the_values():
     cache.update(torch.zeros(1, 2, 2, 4), torch.zeros(1, 2, 2, 4))
     with pytest.raises(ValueError, match=r"holds \(B, Hkv, D\) = \(1, 2, 4\)"):
         cache.update(torch.zeros(3, 2, 1, 4), torch.zeros(3, 2, 1, 4))
+    mha = MultiHeadAttention(32, 4)
+    with pytest.raises(ValueError, match="cache is for self attention"):
+        mha(torch.randn(1, 1, 32), torch.randn(1, 5, 32), cache=KVCache())
     with pytest.raises(ValueError, match="max_len must be a positive int or None, got 0"):
         KVCache(max_len=0)
     assert math.isclose(float(alibi_slopes(1)[0]), 2**-8)

@@ -147,8 +147,9 @@ class MultiHeadAttention(nn.Module):
             causal: causal mask, bottom-right aligned (query ``i`` sees keys
                 ``j <= i + Tk - Tq``).
             window: sliding window ``(left, right)`` or int, as in ``attention``.
-            cache: a :class:`KVCache`; the new keys/values are appended and the queries
-                attend over all stored positions (incremental decoding).
+            cache: a :class:`KVCache` (self attention only); the new keys/values are
+                appended and the queries attend over all stored positions (incremental
+                decoding).
 
         Returns:
             ``(B, Tq, E)``.
@@ -169,6 +170,11 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"key has {key.shape[1]} positions but value has {value.shape[1]}")
         if cache is not None and not isinstance(cache, KVCache):
             raise TypeError(f"cache must be a KVCache or None, got {type(cache).__name__}")
+        if cache is not None and key is not query:
+            # Appending encoder keys on every step would duplicate them.
+            raise ValueError(
+                "cache is for self attention (key=None): cross-attention keys do not grow"
+            )
 
         h, hkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         q = self.q_proj(query).view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, D)
