@@ -162,9 +162,8 @@ class MultiHeadAttention(nn.Module):
             key = value = query
         elif value is None:
             value = key
-        if key is not query:
-            self._check_input("key", key, self.kdim, b)
-        if value is not query:
+        self._check_input("key", key, self.kdim, b)
+        if value is not key or self.vdim != self.kdim:
             self._check_input("value", value, self.vdim, b)
             if value.shape[1] != key.shape[1]:
                 raise ValueError(f"key has {key.shape[1]} positions but value has {value.shape[1]}")

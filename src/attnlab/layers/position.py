@@ -73,12 +73,14 @@ class RotaryEmbedding(nn.Module):
             )
         t = x.shape[2]
         positions = torch.arange(offset, offset + t, device=x.device)
-        cos, sin = self.angles(positions, x.dtype)  # (T, R)
+        # Rotate half-precision inputs in float32, as the rounding of cos/sin matters.
+        work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+        cos, sin = self.angles(positions, work)  # (T, R)
         r = self.rotary_dim
-        xr, rest = x[..., :r], x[..., r:]
+        xr, rest = x[..., :r].to(work), x[..., r:]
         x1, x2 = xr[..., : r // 2], xr[..., r // 2 :]
         rotated = torch.cat([-x2, x1], dim=-1)  # (B, H, T, R)
-        out = xr * cos + rotated * sin
+        out = (xr * cos + rotated * sin).to(x.dtype)
         return torch.cat([out, rest], dim=-1) if rest.shape[-1] else out
 
     def extra_repr(self) -> str:
@@ -135,7 +137,8 @@ class ALiBi(nn.Module):
                 f"ALiBi slopes must have shape ({num_heads},), got {tuple(slopes.shape)}"
             )
         self.num_heads = num_heads
-        self.register_buffer("slopes", slopes.double(), persistent=False)
+        # A plain attribute, not a buffer: module.to(bfloat16) must not round the slopes.
+        self.slopes = slopes.double()
 
     def bias(
         self,
@@ -146,7 +149,6 @@ class ALiBi(nn.Module):
         device: torch.device | None = None,
     ) -> Tensor:
         """The additive bias ``(1, H, Tq, Tk)`` for ``Tq`` queries over ``Tk`` keys."""
-        device = self.slopes.device if device is None else device
         qpos = torch.arange(tk - tq, tk, device=device)  # (Tq,) in key coordinates
         kpos = torch.arange(tk, device=device)
         dist = (qpos[:, None] - kpos[None, :]).abs().to(torch.float64)  # (Tq, Tk)
