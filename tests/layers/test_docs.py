@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import re
 from pathlib import Path
 
@@ -20,3 +22,22 @@ def test_snippet_runs(code, capsys):
     exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_snippet__"})
     out = capsys.readouterr().out
     assert "False" not in out and "nan" not in out  # printed checks hold
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "additive",
+        "conv_attention",
+        "kv_cache",
+        "luong",
+        "multihead",
+        "pooling",
+        "position",
+        "transformer",
+    ],
+)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"attnlab.layers.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
