@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from attnlab.ops.backends.base import AttentionCall, Backend
+from attnlab.ops.backends.blocksparse import BlockSparseBackend
 from attnlab.ops.backends.math import MathBackend
 from attnlab.ops.backends.sdpa import SDPABackend
 
@@ -20,3 +21,4 @@ def register(backend: Backend) -> Backend:
 
 register(SDPABackend())
 register(MathBackend())
+register(BlockSparseBackend())
