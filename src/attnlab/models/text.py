@@ -1,0 +1,244 @@
+"""Text classifiers trained from scratch: a BiLSTM and a small Transformer encoder, each
+summarised by :class:`~attnlab.layers.AttentionPooling`.
+
+Both read top-down: embedding -> encoder -> attention pooling -> linear classifier, and
+take ``input_ids (B, T)`` padded with id 0 and ``lengths (B,)``. Attention weights are
+never stored: the pooling weights pass through ``model.pool.tap`` (a ``WeightsTap``) and
+the Transformer's self-attention through each block's ``AttentionCore``, where
+``attnlab.viz.capture`` hooks them.
+
+Example:
+    >>> import torch
+    >>> model = BiLSTMAttention(BiLSTMAttnConfig(), vocab_size=100, num_classes=2)
+    >>> model(torch.randint(1, 100, (3, 7)), torch.tensor([7, 5, 2])).shape
+    torch.Size([3, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from attnlab.layers import AttentionPooling, TransformerEncoderBlock
+from attnlab.models.registry import register
+from attnlab.ops import masks as M
+
+__all__ = [
+    "EMBEDDINGS",
+    "BiLSTMAttention",
+    "BiLSTMAttnConfig",
+    "TransformerClassifier",
+    "TransformerConfig",
+    "bilstm_attn",
+    "load_embeddings",
+    "transformer",
+]
+
+#: Where token embeddings may start from: random, or a packaged pretrained encoder.
+EMBEDDINGS = ("random", "minilm")
+
+
+def _check_embeddings(value: str) -> None:
+    if value not in EMBEDDINGS:
+        raise ValueError(f"embeddings must be one of {EMBEDDINGS}, got {value!r}")
+
+
+@torch.no_grad()
+def load_embeddings(embed: nn.Embedding, vectors: Tensor) -> None:
+    """Initialise ``embed`` from pretrained ``vectors (V, D')``.
+
+    When ``D'`` differs from the embedding size the vectors are projected on their top
+    principal components; they are rescaled to the embedding's current spread. Row 0
+    (padding) stays zero.
+    """
+    v, d = embed.weight.shape
+    if vectors.shape[0] != v:
+        raise ValueError(f"{vectors.shape[0]} vectors for a vocabulary of {v}")
+    vectors = vectors.float()
+    if vectors.shape[1] != d:
+        centred = vectors - vectors.mean(0)
+        _, _, basis = torch.linalg.svd(centred[1:], full_matrices=False)  # (D', D')
+        vectors = centred @ basis[:d].T  # (V, d)
+        if vectors.shape[1] < d:
+            raise ValueError(f"cannot project {vectors.shape[1]}-d vectors up to {d}")
+    vectors = vectors * (embed.weight.std() / vectors.std())
+    embed.weight.copy_(vectors)
+    embed.weight[0].zero_()
+
+
+def _check_inputs(input_ids: Tensor, lengths: Tensor) -> None:
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be (B, T), got shape {tuple(input_ids.shape)}")
+    if lengths.shape != input_ids.shape[:1]:
+        raise ValueError(
+            f"lengths must be (B,) = ({input_ids.shape[0]},), got {tuple(lengths.shape)}"
+        )
+
+
+@dataclass(frozen=True)
+class BiLSTMAttnConfig:
+    """``bilstm-attn``: embedding -> BiLSTM -> attention pooling -> linear.
+
+    Attributes:
+        embed_dim: token embedding size.
+        hidden_dim: LSTM state size per direction (the pooled vector is twice this).
+        num_layers: stacked BiLSTM layers.
+        attn_dim: size of the tanh projection scoring each position (Yang et al. 2016).
+        dropout: dropout on embeddings, LSTM outputs and the pooled vector.
+        embeddings: initial token embeddings: ``"random"``, or ``"minilm"`` (context-free
+            vectors read off the packaged MiniLM, see
+            :func:`attnlab.models.pretrained.token_embeddings`; set by training).
+    """
+
+    embed_dim: int = 128
+    hidden_dim: int = 128
+    num_layers: int = 1
+    attn_dim: int = 64
+    dropout: float = 0.5
+    embeddings: str = "minilm"
+
+    def __post_init__(self) -> None:
+        _check_embeddings(self.embeddings)
+
+
+class BiLSTMAttention(nn.Module):
+    """The classic attention text classifier (Zhou et al. 2016; Yang et al. 2016).
+
+    Args:
+        config: sizes and dropout.
+        vocab_size: number of token ids (id 0 is padding).
+        num_classes: number of labels C.
+
+    Shapes:
+        ``input_ids (B, T)``, ``lengths (B,)`` -> logits ``(B, C)``.
+    """
+
+    def __init__(self, config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(vocab_size, config.embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(
+            config.embed_dim,
+            config.hidden_dim,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.pool = AttentionPooling(2 * config.hidden_dim, hidden_dim=config.attn_dim)
+        self.head = nn.Linear(2 * config.hidden_dim, num_classes)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        _check_inputs(input_ids, lengths)
+        t = input_ids.shape[1]
+        x = self.drop(self.embed(input_ids))  # (B, T, E)
+        # Packing makes the backward direction start at each sequence's last real token.
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        h, _ = self.lstm(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t)  # (B, T, 2H)
+        pooled, _ = self.pool(self.drop(h), lengths)  # (B, 2H)
+        return self.head(self.drop(pooled))  # (B, C)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """``transformer``: embedding + learned positions -> pre-norm encoder blocks ->
+    attention pooling -> linear.
+
+    Attributes:
+        embed_dim: model width E.
+        num_heads: attention heads per block.
+        num_layers: encoder blocks.
+        mlp_ratio: MLP width as a multiple of E.
+        attn_dim: tanh projection size of the pooling (None: dot-product query).
+        dropout: dropout in blocks, on embeddings and on the pooled vector.
+        max_positions: longest sequence the position table covers.
+        embeddings: initial token embeddings (``"random"`` or ``"minilm"``).
+    """
+
+    embed_dim: int = 128
+    num_heads: int = 4
+    num_layers: int = 2
+    mlp_ratio: float = 2.0
+    attn_dim: int = 64
+    dropout: float = 0.2
+    max_positions: int = 512
+    embeddings: str = "minilm"
+
+    def __post_init__(self) -> None:
+        _check_embeddings(self.embeddings)
+
+
+class TransformerClassifier(nn.Module):
+    """A small Transformer encoder (Vaswani et al. 2017) with padding masks.
+
+    Args:
+        config: sizes and dropout.
+        vocab_size: number of token ids (id 0 is padding).
+        num_classes: number of labels C.
+
+    Shapes:
+        ``input_ids (B, T)``, ``lengths (B,)`` -> logits ``(B, C)``.
+    """
+
+    def __init__(self, config: TransformerConfig, *, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        e = config.embed_dim
+        self.embed = nn.Embedding(vocab_size, e, padding_idx=0)
+        self.pos = nn.Embedding(config.max_positions, e)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerEncoderBlock(
+                e, config.num_heads, mlp_ratio=config.mlp_ratio, dropout=config.dropout
+            )
+            for _ in range(config.num_layers)
+        )
+        self.norm = nn.LayerNorm(e)
+        self.pool = AttentionPooling(e, hidden_dim=config.attn_dim)
+        self.head = nn.Linear(e, num_classes)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
+
+    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
+        _check_inputs(input_ids, lengths)
+        t = input_ids.shape[1]
+        if t > self.config.max_positions:
+            raise ValueError(
+                f"sequence length {t} exceeds max_positions {self.config.max_positions}"
+            )
+        positions = torch.arange(t, device=input_ids.device)
+        x = self.drop(self.embed(input_ids) + self.pos(positions))  # (B, T, E)
+        mask = M.Padding(lengths)
+        for block in self.blocks:
+            x = block(x, mask=mask)  # (B, T, E)
+        pooled, _ = self.pool(self.norm(x), lengths)  # (B, E)
+        return self.head(self.drop(pooled))  # (B, C)
+
+
+@register(
+    "bilstm-attn",
+    task="text",
+    config=BiLSTMAttnConfig,
+    description="BiLSTM + attention pooling text classifier (Zhou et al. 2016)",
+)
+def bilstm_attn(config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
+    """Preset ``bilstm-attn``."""
+    return BiLSTMAttention(config, vocab_size=vocab_size, num_classes=num_classes)
+
+
+@register(
+    "transformer",
+    task="text",
+    config=TransformerConfig,
+    description="small pre-norm Transformer encoder + attention pooling, padding masks",
+    train_defaults={"lr": 1e-3},
+)
+def transformer(config: TransformerConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
+    """Preset ``transformer``."""
+    return TransformerClassifier(config, vocab_size=vocab_size, num_classes=num_classes)

