@@ -128,7 +128,8 @@ class BlockSparseBackend(Backend):
         if mode == "band":
             n = band_block(*band_of(call.mask))
             span = sum(band_of(call.mask)) + n
-            return mode, 1, BAND * (-(-call.tq // n) * n) * span * call.batch
+            # one kernel call plus padding the keys and building the mask (~2 calls)
+            return mode, 3, BAND * (-(-call.tq // n) * n) * span * call.batch
         if mode == "sdpa" and self._needs_dense(call):
             # planning would build the dense mask: assume no gain (SDPA needs it anyway)
             return mode, 1, 1.5 * call.batch * call.tq * call.tk
@@ -139,10 +140,10 @@ class BlockSparseBackend(Backend):
                 (t.q1 - t.q0) * (t.b1 - t.b0) * (max(p.k1 for p in t.parts) - t.parts[0].k0)
                 for t in plan.tiles
             )
-            return mode, len(plan.tiles), TILE * MASKED * spans
+            return mode, len(plan.tiles) + 1, TILE * MASKED * spans
         merged = sum((t.q1 - t.q0) * (t.b1 - t.b0) for t in plan.tiles if len(t.parts) > 1)
         merge = MERGE * merged * call.v.shape[-1] / (call.q.shape[-1] + call.v.shape[-1])
-        return mode, calls, TILE * (plain + MASKED * masked) + merge
+        return mode, calls + 1, TILE * (plain + MASKED * masked) + merge  # +1: planning
 
     def cost(self, call: AttentionCall) -> float:
         d = (call.q.shape[-1] + call.v.shape[-1]) / 128
