@@ -215,8 +215,9 @@ def test_dropout_is_random_in_training_and_unbiased():
         b = attention(q, k, v, dropout_p=0.3, backend=backend)
         torch.testing.assert_close(a, b)
         assert not torch.allclose(a, plain)
-    mean = torch.stack([attention(q, k, v, dropout_p=0.3, backend="math") for _ in range(4000)])
-    assert max_err(mean.mean(0), plain) < 0.15
+    # 4000 independent draws in one batch: the mean approaches the dropout-free output.
+    draws = attention(*(t.expand(4000, -1, -1, -1) for t in (q, k, v)), dropout_p=0.3)
+    assert max_err(draws.mean(0, keepdim=True), plain) < 0.15
 
 
 def test_explain_names_backends_and_reasons():

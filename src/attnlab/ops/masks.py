@@ -327,7 +327,8 @@ class Custom(Mask):
 
     def dense(self, tq, tk, *, device=None):
         if self.tensor is not None:
-            return self.tensor.to(device)
+            t = self.tensor
+            return t.to(device).expand(t.shape[0], t.shape[1], tq, tk)
         qpos, kpos = _positions(tq, tk, device)
         out = torch.as_tensor(self.fn(qpos[:, None], kpos[None, :]), device=device)
         if out.dtype != torch.bool:
