@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,32 @@ def test_warmup_then_linear_decay():
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert values[10] == pytest.approx(1.0) and values[55] == pytest.approx(0.5)
     assert all(a >= b for a, b in itertools.pairwise(values[9:]))
+
+
+def test_toml_config_file(tmp_path):
+    from attnlab.train import read_config_file
+
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'data = "trec"\nmodel = "transformer"\n[train]\nepochs = 3\nlr = 0.0005\n'
+        "[model_config]\nnum_layers = 1\n",
+        encoding="utf-8",
+    )
+    run, overrides = read_config_file(path)
+    assert run == {"data": "trec", "model": "transformer"}
+    cfg = make_config(run["data"], run["model"], overrides=overrides)
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model_config.num_layers) == (3, 5e-4, 1)
+    path.write_text("[optim]\nlr = 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown key 'optim'"):
+        read_config_file(path)
+    path.write_text("data = \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        read_config_file(path)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].glob("configs/*.toml")))
+def test_shipped_config_files_are_valid(path):
+    from attnlab.train import read_config_file
+
+    run, overrides = read_config_file(path)
+    make_config(run["data"], run["model"], overrides=overrides)

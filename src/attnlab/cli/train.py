@@ -21,10 +21,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--data",
-        default="mr",
-        help="packaged data set (attnlab data list) or a .csv/.tsv/.jsonl file",
+        help="packaged data set (attnlab data list) or a .csv/.tsv/.jsonl file (default mr)",
     )
-    t.add_argument("--model", default="bilstm-attn", help="model preset (attnlab ls)")
+    t.add_argument("--model", help="model preset, see attnlab ls (default bilstm-attn)")
+    t.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="run config file (data, model, [train], [model_config]); flags override it",
+    )
     t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
     t.add_argument(
         "--set",
@@ -38,8 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--report", action="store_true", help="write RUN_DIR/report.html")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--test-data", help="separate test file (default: test split of --data)")
-    t.add_argument("--text-column", default="text", help="text column of a data file")
-    t.add_argument("--label-column", default="label", help="label column of a data file")
+    t.add_argument("--text-column", help="text column of a data file (default text)")
+    t.add_argument("--label-column", help="label column of a data file (default label)")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.add_argument("--debug", action="store_true", help="show tracebacks")
     t.set_defaults(func=run)
@@ -54,22 +58,29 @@ def run(args: argparse.Namespace) -> int:
 
     import lightning  # noqa: F401  (sets its loggers up; quieted below)
 
-    from attnlab.train import make_config, train_text
+    from attnlab.train import make_config, read_config_file, train_text
 
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*litlogger.*")
+    run_fields, file_overrides = read_config_file(args.config) if args.config else ({}, [])
+
+    def pick(name: str, default: str | None) -> str | None:
+        value = getattr(args, name)
+        return value if value is not None else run_fields.get(name, default)
+
     config = make_config(
-        args.data,
-        args.model,
-        overrides=args.overrides,
+        pick("data", "mr"),
+        pick("model", "bilstm-attn"),
+        overrides=[*file_overrides, *args.overrides],
         epochs=args.epochs,
-        test_data=args.test_data,
-        text_column=args.text_column,
-        label_column=args.label_column,
+        test_data=pick("test_data", None),
+        text_column=pick("text_column", "text"),
+        label_column=pick("label_column", "label"),
     )
-    out = args.out or f"runs/{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(args.data).stem)}-{args.model}"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data).stem)
+    out = args.out or f"runs/{stem}-{config.model}"
     print(f"training {config.model} on {config.data} -> {out}", flush=True)
     result = train_text(
         config,

@@ -8,7 +8,13 @@ Example:
 
 from __future__ import annotations
 
-from attnlab.train.config import RunConfig, TrainConfig, apply_overrides, make_config
+from attnlab.train.config import (
+    RunConfig,
+    TrainConfig,
+    apply_overrides,
+    make_config,
+    read_config_file,
+)
 from attnlab.train.fit import TrainResult, evaluate, load_splits, train_text
 from attnlab.train.run import Prediction, Run, load_run, pooling_weights, save_run
 
@@ -24,6 +30,7 @@ __all__ = [
     "load_splits",
     "make_config",
     "pooling_weights",
+    "read_config_file",
     "save_run",
     "train_text",
 ]

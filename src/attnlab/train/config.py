@@ -14,11 +14,19 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from attnlab.models.registry import get_model
 
-__all__ = ["RunConfig", "TrainConfig", "apply_overrides", "make_config", "parse_value"]
+__all__ = [
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "make_config",
+    "parse_value",
+    "read_config_file",
+]
 
 
 @dataclass(frozen=True)
@@ -249,3 +257,53 @@ def make_config(
     if epochs is not None:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
     return config
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Read a TOML run-config file.
+
+    Top-level ``data``, ``model``, ``test_data``, ``text_column`` and ``label_column`` keys
+    name the run; ``[train]`` and ``[model_config]`` tables hold settings, returned as
+    ``section.key=value`` overrides (checked later like ``--set`` ones).
+
+    Example file::
+
+        data = "zh-reviews"
+        model = "transformer"
+        [train]
+        epochs = 5
+        [model_config]
+        num_layers = 2
+
+    Returns:
+        ``(run fields, overrides)``.
+
+    Raises:
+        ValueError: unknown keys or tables; invalid TOML (with the file name).
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    run_keys = ("data", "model", "test_data", "text_column", "label_column")
+    run: dict[str, str] = {}
+    overrides: list[str] = []
+    for key, value in doc.items():
+        if key in ("train", "model_config") and isinstance(value, dict):
+            section = "train" if key == "train" else "model"
+            for k, v in value.items():
+                text = str(v).lower() if isinstance(v, bool) else str(v)
+                overrides.append(f"{section}.{k}={text}")
+        elif key in run_keys and isinstance(value, str):
+            run[key] = value
+        else:
+            raise ValueError(
+                f"{path}: unknown key {key!r}; use {', '.join(run_keys)}, [train] or [model_config]"
+            )
+    return run, overrides
