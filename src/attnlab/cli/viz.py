@@ -1,0 +1,72 @@
+"""``attnlab viz (RUN_DIR | --pretrained minilm) "text" --view ... --out FILE``."""
+
+from __future__ import annotations
+
+import argparse
+
+VIEWS = ("head", "model", "matrix", "rollout", "text")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "viz",
+        help="draw the attention of a model on a text (HTML view or PNG/SVG/PDF figure)",
+        description="Run a trained run (RUN_DIR) or a packaged pretrained model on TEXT and "
+        "write one attention view. The suffix of --out picks the kind: .html is an offline "
+        "interactive view, .png/.svg/.pdf a static figure.",
+        epilog='example: attnlab viz --pretrained minilm "The cat sat on the mat." '
+        "--view head --out head.html",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="[RUN_DIR] TEXT",
+        help="run folder (unless --pretrained) and the text",
+    )
+    p.add_argument("--pretrained", metavar="NAME", help="packaged pretrained model, e.g. minilm")
+    p.add_argument("--pair", metavar="TEXT", help="second sentence of a pair (pretrained models)")
+    p.add_argument("--view", choices=VIEWS, default="head", help="what to draw (default head)")
+    p.add_argument(
+        "--layer", type=int, default=-1, help="layer index, negative from the end (default -1)"
+    )
+    p.add_argument("--head", type=int, help="head index (default: heads combined with --agg)")
+    p.add_argument("--agg", choices=("mean", "max"), default="mean", help="head aggregation")
+    p.add_argument("--theme", choices=("light", "dark"), default="light", help="HTML theme")
+    p.add_argument("--max-tokens", type=int, default=512, help="truncate inputs (default 512)")
+    p.add_argument("--out", required=True, metavar="FILE", help=".html, .png, .svg or .pdf")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from attnlab.viz.export import export
+    from attnlab.viz.inspect import load_subject
+
+    hf_logging.disable_progress_bar()
+
+    want = 1 if args.pretrained else 2
+    if len(args.inputs) != want:
+        shape = '--pretrained NAME "TEXT"' if args.pretrained else 'RUN_DIR "TEXT"'
+        raise ValueError(
+            f"expected {shape}, got {len(args.inputs)} positional arguments: {args.inputs}"
+        )
+    run_dir = None if args.pretrained else args.inputs[0]
+    subject = load_subject(run_dir, pretrained=args.pretrained, max_tokens=args.max_tokens)
+    analysis = subject.analyze(args.inputs[-1], args.pair)
+    path = export(
+        analysis,
+        args.view,
+        args.out,
+        layer=args.layer,
+        head=args.head,
+        agg=args.agg,
+        theme=args.theme,
+    )
+    if analysis.prediction:
+        best = max(analysis.prediction, key=analysis.prediction.get)
+        print(f"prediction: {best} ({analysis.prediction[best]:.3f})")
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,121 @@
+"""Write one view of an :class:`~attnlab.viz.inspect.Analysis` to a file (``attnlab viz``).
+
+The suffix of the output picks the kind: ``.html`` gives an interactive view, ``.png``,
+``.svg`` and ``.pdf`` a static figure of the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from attnlab.viz.aggregate import aggregate_heads, rollout
+from attnlab.viz.plots import (
+    FORMATS,
+    plot_heads,
+    plot_heatmap,
+    plot_rollout,
+    plot_text,
+    save_figure,
+)
+from attnlab.viz.views import HeadView, MatrixView, ModelView
+
+__all__ = ["VIEWS", "export"]
+
+VIEWS = ("head", "model", "matrix", "rollout", "text")
+
+
+def _layer(analysis, layer: int) -> tuple[int, torch.Tensor]:
+    n = len(analysis.weights)
+    if not -n <= layer < n:
+        raise ValueError(f"layer {layer} out of range: {n} layers captured")
+    return layer % n, analysis.weights[layer % n]
+
+
+def _head_index(analysis, layer: int, head: int) -> int:
+    heads = analysis.heads[layer]
+    if head not in heads:
+        raise ValueError(
+            f"head {head} out of range for {analysis.layer_names[layer]} (heads {heads})"
+        )
+    return heads.index(head)
+
+
+def export(
+    analysis,
+    view: str,
+    out: str | Path,
+    *,
+    layer: int = -1,
+    head: int | None = None,
+    agg: str = "mean",
+    theme: str = "light",
+) -> Path:
+    """Draw ``view`` of ``analysis`` into ``out``.
+
+    Args:
+        view: ``"head"``, ``"model"``, ``"matrix"``, ``"rollout"`` or ``"text"`` (static
+            only: tokens shaded by the pooling weights, or by the rollout of the first
+            token when the model has no pooling layer).
+        out: ``.html``, ``.png``, ``.svg`` or ``.pdf``.
+        layer: layer shown first (HTML) or drawn (figures); negative counts from the end.
+        head: head shown (default: the heads combined with ``agg``).
+        agg: ``"mean"`` or ``"max"`` over heads.
+
+    Returns:
+        The path written.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    if suffix not in (*FORMATS, ".html"):
+        raise ValueError(f"cannot write {out.name!r}: use .html, {', '.join(FORMATS)}")
+    li, w = _layer(analysis, layer)
+    hi = None if head is None else _head_index(analysis, li, head)
+    toks = analysis.tokens
+    if suffix == ".html":
+        if view == "text":
+            raise ValueError("the text view is a static figure; write .png, .svg or .pdf")
+        kw = {"layer": li, "theme": theme, "head": head}
+        if view == "head":
+            return HeadView.from_analysis(
+                analysis, agg="heads" if head is not None else agg, **kw
+            ).save(out)
+        if view == "model":
+            return ModelView.from_analysis(analysis, **kw).save(out)
+        chosen = "rollout" if view == "rollout" else (f"h{head}" if head is not None else agg)
+        include = (
+            ("heads", "mean", "max", "rollout") if len(toks) <= 512 else ("mean", "max", "rollout")
+        )
+        return MatrixView.from_analysis(analysis, agg=chosen, include=include, **kw).save(out)
+    qtoks = toks if w.shape[1] == len(toks) else [analysis.query_label or "query"] * w.shape[1]
+    name = analysis.layer_names[li]
+    if view in ("head", "matrix"):
+        m = w[hi] if hi is not None else aggregate_heads(w, agg)
+        label = f"head {head}" if head is not None else f"{agg} over heads"
+        fig = plot_heatmap(m, qtoks, toks, title=f"{name} · {label}")
+    elif view == "model":
+        shapes = {tuple(x.shape) for x in analysis.weights}
+        if len(shapes) != 1:
+            raise ValueError(f"layers differ in shape {sorted(shapes)}; use --view head per layer")
+        fig = plot_heads(
+            torch.stack(analysis.weights),
+            toks,
+            layer_names=analysis.layer_names,
+            heads=analysis.heads[0],
+        )
+    elif view == "rollout":
+        fig = plot_rollout(analysis.stacked(), toks, head_reduce=agg)
+    else:
+        pooled = [x for x in analysis.weights if x.shape[1] == 1]
+        if pooled:
+            scores, title = pooled[-1].mean(0)[0], "attention pooling weights"
+        else:
+            scores, title = (
+                rollout(analysis.stacked(), head_reduce=agg)[0],
+                f"rollout from {toks[0]}",
+            )
+        fig = plot_text(toks, scores, title=title)
+    return save_figure(fig, out)
