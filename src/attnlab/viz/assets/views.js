@@ -223,9 +223,13 @@
       qt.forEach((tok, i) => {
         const t = sv("text", { x: xl - 6, y: yq(i), "text-anchor": "end", class: "al-q" + (st.sel.has(i) ? " sel" : ""), "data-i": i }, short(tok));
         t.append(sv("title", {}, tok));
-        t.addEventListener("mouseenter", () => { st.hover = i; drawLines(); });
-        t.addEventListener("mouseleave", () => { st.hover = null; drawLines(); });
-        t.addEventListener("click", () => { if (st.sel.has(i)) st.sel.delete(i); else st.sel.add(i); render(); });
+        t.addEventListener("mouseenter", () => { if (!st.sel.size) { st.hover = i; drawLines(); } });
+        t.addEventListener("mouseleave", () => { if (st.hover != null) { st.hover = null; drawLines(); } });
+        t.addEventListener("click", () => {
+          st.hover = null;
+          if (st.sel.has(i)) st.sel.delete(i); else st.sel.add(i);
+          render();
+        });
         s.append(t);
       });
       const kNodes = kt.map((tok, j) => {
