@@ -191,3 +191,18 @@ def test_strict_never_builds_the_dense_mask():
 
 def test_registered():
     assert isinstance(BACKENDS["blocksparse"], BlockSparseBackend)
+
+
+@pytest.mark.slow
+def test_docs_examples_run():
+    import doctest
+    import importlib
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
+    for i, code in enumerate(re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)):
+        exec(compile(code, f"backends.md[{i}]", "exec"), {"__name__": f"doc_{i}"})
+    for name in ("attnlab.ops.weights", "attnlab.ops.linear", "attnlab.bench.harness"):
+        result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
+        assert result.attempted > 0 and result.failed == 0, name

@@ -78,7 +78,7 @@ def test_errors_name_the_values():
     q = torch.randn(1, 4, 8, 8)
     with pytest.raises(ValueError, match=r"heads \[4\] out of range for 4"):
         attention_weights(q, q, heads=[4])
-    with pytest.raises(ValueError, match="chunk must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="chunk must be a positive int or None, got 0"):
         attention_weights(q, q, chunk=0)
     with pytest.raises(ValueError, match="topk must be a non-negative int, got -1"):
         attention_stats(q, q, topk=-1)

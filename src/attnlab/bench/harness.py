@@ -70,8 +70,12 @@ class PeakMemory(TorchDispatchMode):
 
 def measure(fn: Callable[[], object], *, repeats: int = 7, budget_s: float = 3.0) -> float:
     """Median wall time of ``fn()`` in seconds, after one warm-up call; stops early
-    (at least 3 runs) once ``budget_s`` is spent."""
+    (at least 3 runs, or 1 when the warm-up alone exceeded ``budget_s``) once
+    ``budget_s`` is spent."""
+    t0 = time.perf_counter()
     fn()
+    if time.perf_counter() - t0 > budget_s:
+        repeats = 1  # a slow baseline (eager at long lengths): one timed run is enough
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeats:

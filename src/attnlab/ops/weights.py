@@ -10,13 +10,13 @@ without ever building the full matrix.
 Example:
     >>> import torch
     >>> from attnlab.ops import attention_stats, attention_weights
-    >>> q = k = torch.randn(1, 8, 4096, 64)
+    >>> q = k = torch.randn(1, 8, 1024, 64)
     >>> w = attention_weights(q, k, causal=True, heads=[3], rows=slice(0, 16))
     >>> w.shape
-    torch.Size([1, 1, 16, 4096])
+    torch.Size([1, 1, 16, 1024])
     >>> s = attention_stats(q, k, causal=True, topk=4)
     >>> s.received.shape, s.entropy.shape, s.top_indices.shape
-    (torch.Size([1, 8, 4096]), torch.Size([1, 8, 4096]), torch.Size([1, 8, 4096, 4]))
+    (torch.Size([1, 8, 1024]), torch.Size([1, 8, 1024]), torch.Size([1, 8, 1024, 4]))
 """
 
 from __future__ import annotations
@@ -39,15 +39,32 @@ class _Chunk:
     rows: Tensor  # (c,) query rows of this chunk
     k0: int  # first key column scored
     logits: Tensor  # (B, h', c, k1 - k0) masked scores (-inf where masked)
-    lse: Tensor  # (B, h', c, 1) row log-sum-exp; +inf for rows that see nothing
+    allowed: Tensor | None  # the bool mask applied, broadcastable to logits
+    maybe_empty: bool  # a mask or bias may leave rows with no key
+
+    def lse(self) -> Tensor:
+        """Row log-sum-exp ``(B, h', c, 1)``; +inf for rows that see nothing."""
+        lse = torch.logsumexp(self.logits, -1, keepdim=True)
+        return lse.masked_fill_(lse == float("-inf"), float("inf"))
+
+    def weights(self) -> Tensor:
+        """Softmax of the logits; rows that see nothing are zeros."""
+        w = torch.softmax(self.logits, -1)
+        if self.maybe_empty:
+            empty = ~(self.logits > float("-inf")).any(-1, keepdim=True)  # (B, h', c, 1)
+            if bool(empty.any()):
+                w.masked_fill_(empty, 0.0)
+        return w
 
 
 class _Source:
     """Scores of selected heads and rows, chunk by chunk, from a prepared call."""
 
-    def __init__(self, call: AttentionCall, heads, rows, chunk: int) -> None:
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    def __init__(self, call: AttentionCall, heads, rows, chunk: int | None) -> None:
+        if chunk is not None and (
+            isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1
+        ):
+            raise ValueError(f"chunk must be a positive int or None, got {chunk!r}")
         h = call.heads
         head_idx = torch.arange(h) if heads is None else torch.as_tensor(heads, dtype=torch.long)
         if head_idx.dim() != 1:
@@ -59,11 +76,15 @@ class _Source:
             row_idx = row_idx[rows]
             if row_idx.dim() == 0:
                 row_idx = row_idx[None]
+        if chunk is None:
+            # ~1M scores per chunk: a few MB, so the passes over a chunk hit the cache
+            chunk = max(1, 2**20 // max(1, call.tk * head_idx.numel() * call.batch))
         self.call, self.heads, self.rows, self.chunk = call, head_idx, row_idx, chunk
         groups = h // call.kv_heads
         dev = call.q.device
         self.q = call.q[:, head_idx.to(dev)]  # (B, h', Tq, D)
-        self.k = call.k[:, (head_idx // groups).to(dev)]  # (B, h', Tk, D) kv head of each
+        k = call.k[:, (head_idx // groups).to(dev)]  # (B, h', Tk, D) kv head of each
+        self.kt = k.transpose(-2, -1).contiguous()  # (B, h', D, Tk), transposed once
         self.iv = call.mask.intervals(call.tq, call.tk) if call.mask is not None else None
         self.dense = None
         if call.mask is not None and self.iv is None:
@@ -95,8 +116,8 @@ class _Source:
                 hsel = self.heads.to(dev) if self.dense.shape[1] > 1 else slice(None)
                 allowed = self.dense[:, hsel][:, :, r.to(dev)]  # (B|1, h'|1, c, Tk)
             rd = r.to(dev)
-            logits = self.q[:, :, rd] @ self.k[:, :, k0:k1].transpose(-2, -1)  # (B, h', c, w)
-            logits.mul_(call.scale)
+            qs = self.q[:, :, rd] * call.scale  # (B, h', c, D)
+            logits = qs @ self.kt[..., k0:k1]  # (B, h', c, w)
             if call.bias is not None:
                 b = call.bias
                 hsel = self.heads.to(b.device) if b.shape[1] > 1 else slice(None)
@@ -106,9 +127,7 @@ class _Source:
                 )
             if allowed is not None:
                 logits.masked_fill_(~allowed, float("-inf"))
-            lse = torch.logsumexp(logits, -1, keepdim=True)  # (B, h', c, 1)
-            lse.masked_fill_(lse == float("-inf"), float("inf"))
-            yield _Chunk(r, k0, logits, lse)
+            yield _Chunk(r, k0, logits, allowed, allowed is not None or call.bias is not None)
 
 
 def _source(q, k, mask, causal, window, scale, score, heads, rows, chunk) -> _Source:
@@ -128,7 +147,7 @@ def attention_weights(
     score: str = "dot",
     heads: list[int] | None = None,
     rows: Tensor | slice | None = None,
-    chunk: int = 512,
+    chunk: int | None = None,
 ) -> Tensor:
     """The softmax attention weights that :func:`attnlab.ops.attention` uses.
 
@@ -141,7 +160,7 @@ def attention_weights(
         mask, causal, window, scale, score: as in :func:`attnlab.ops.attention`.
         heads: query heads to return (default all).
         rows: query rows to return (an index tensor or slice; default all).
-        chunk: query rows computed at a time.
+        chunk: query rows computed at a time (default: about a million scores).
 
     Returns:
         ``(B, len(heads), len(rows), Tk)``; fully masked rows are zeros.
@@ -150,13 +169,14 @@ def attention_weights(
         ValueError: heads out of range, bad chunk, or anything :func:`attention` rejects.
     """
     src = _source(q, k, mask, causal, window, scale, score, heads, rows, chunk)
-    out = src.q.new_zeros(src.shape)  # (B, h', R, Tk)
+    out = src.q.new_empty(src.shape)  # (B, h', R, Tk); every entry is written once below
     s = 0
     for c in src.chunks():
         n, w = c.rows.numel(), c.logits.shape[-1]
-        dst = out[:, :, s : s + n, c.k0 : c.k0 + w]
-        torch.sub(c.logits, c.lse, out=dst)
-        dst.exp_()
+        rows = out[:, :, s : s + n]  # (B, h', c, Tk)
+        rows[..., c.k0 : c.k0 + w] = c.weights()
+        rows[..., : c.k0] = 0.0  # keys the chunk's mask cannot reach
+        rows[..., c.k0 + w :] = 0.0
         s += n
     return out
 
@@ -194,7 +214,7 @@ def attention_stats(
     heads: list[int] | None = None,
     rows: Tensor | slice | None = None,
     topk: int = 5,
-    chunk: int = 512,
+    chunk: int | None = None,
 ) -> AttentionStats:
     """Per-key received attention, row entropy and top-k keys, never holding ``Tq x Tk``.
 
@@ -223,7 +243,8 @@ def attention_stats(
     s = 0
     for c in src.chunks():
         n, w = c.rows.numel(), c.logits.shape[-1]
-        logp = c.logits - c.lse  # (B, h', c, w) log weights; -inf where masked
+        c_lse = c.lse()  # (B, h', c, 1)
+        logp = c.logits - c_lse  # (B, h', c, w) log weights; -inf where masked
         p = logp.exp()
         received[:, :, c.k0 : c.k0 + w] += p.sum(2)
         # -p log p, with 0 log 0 = 0
@@ -233,8 +254,8 @@ def attention_stats(
             val, idx = p.topk(m, dim=-1)  # (B, h', c, m)
             top_v[:, :, s : s + n, :m] = val
             top_i[:, :, s : s + n, :m] = torch.where(val > 0, idx + c.k0, -1)
-        lse[:, :, s : s + n] = c.lse[..., 0].masked_fill(
-            c.lse[..., 0] == float("inf"), float("-inf")
+        lse[:, :, s : s + n] = c_lse[..., 0].masked_fill(
+            c_lse[..., 0] == float("inf"), float("-inf")
         )
         s += n
     return AttentionStats(received, entropy, top_v, top_i, lse, src.rows)

@@ -24,6 +24,9 @@ def band_block(left: int, right: int) -> int:
     return int(min(128, max(16, 2 ** round(math.log2(max(width, 1) / 8)))))
 
 
+_MASKS: dict[tuple, Tensor] = {}  # a few recent masks: repeated calls share geometry
+
+
 class _Geometry:
     def __init__(self, tq: int, tk: int, left: int, right: int, n: int) -> None:
         self.tq, self.tk, self.left, self.right, self.n = tq, tk, left, right, n
@@ -38,8 +41,10 @@ class _Geometry:
     def windows(self, x: Tensor) -> Tensor:
         """``(B, H, Tk, D)`` -> overlapping ``(B*H, nQ, span, D)`` view of padded keys."""
         b, h, _, d = x.shape
-        xp = F.pad(x, (0, 0, self.front, self.length - self.front - self.tk))  # (B, H, L, D)
-        xp = xp.reshape(b * h, self.length, d)  # (B*H, L, D)
+        xp = x.new_empty(b * h, self.length, d)  # (B*H, L, D); only the pads are zeroed
+        xp[:, : self.front].zero_()
+        xp[:, self.front + self.tk :].zero_()
+        xp[:, self.front : self.front + self.tk].view(b, h, self.tk, d).copy_(x)
         return xp.as_strided(
             (b * h, self.nq, self.span, d),
             (self.length * d, self.n * d, d, 1),
@@ -59,6 +64,14 @@ class _Geometry:
 
     def mask(self, dtype: torch.dtype, device) -> Tensor:
         """Additive ``(1, nQ, n, span)`` mask: the band plus keys outside ``[0, Tk)``."""
+        key = (self.tq, self.tk, self.left, self.right, self.n, dtype, str(device))
+        if key not in _MASKS:
+            if len(_MASKS) >= 8:
+                _MASKS.pop(next(iter(_MASKS)))
+            _MASKS[key] = self._mask(dtype, device)
+        return _MASKS[key]
+
+    def _mask(self, dtype: torch.dtype, device) -> Tensor:
         i = torch.arange(self.n)[:, None]
         j = torch.arange(self.span)[None]
         band = (j >= i) & (j <= i + self.left + self.right)  # (n, span)

@@ -204,7 +204,8 @@ class _TiledAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, plan: Plan, scale: float):
-        out = q.new_zeros(*q.shape[:-1], v.shape[-1])  # (B, H, Tq, Dv)
+        out = q.new_empty(*q.shape[:-1], v.shape[-1])  # (B, H, Tq, Dv)
+        covered = torch.zeros(q.shape[0], q.shape[2], dtype=torch.bool)  # (B, Tq)
         acc = torch.float64 if q.dtype == torch.float64 else torch.float32
         lse = q.new_full(q.shape[:-1], float("inf"), dtype=acc)  # (B, H, Tq)
         masks: list[list[tuple[Tensor | None, Tensor | None]]] = []
@@ -237,7 +238,10 @@ class _TiledAttention(torch.autograd.Function):
                 w = torch.exp(ls - lt.masked_fill(lt == NEG_INF, 0.0))  # (P, b, H, n)
                 o = sum(wi[..., None].to(oi.dtype) * oi for wi, oi in zip(w, outs, strict=True))
             out[t.b0 : t.b1, :, t.q0 : t.q1] = o
+            covered[t.b0 : t.b1, t.q0 : t.q1] = True
             lse[t.b0 : t.b1, :, t.q0 : t.q1] = lt.masked_fill(lt == NEG_INF, float("inf"))
+        if not bool(covered.all()):  # rows no tile visits see no key: zeros
+            out.masked_fill_(~covered.to(out.device)[:, None, :, None], 0.0)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.plan, ctx.scale, ctx.masks = plan, scale, masks
         return out
