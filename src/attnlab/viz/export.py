@@ -97,14 +97,15 @@ def export(
         label = f"head {head}" if head is not None else f"{agg} over heads"
         fig = plot_heatmap(m, qtoks, toks, title=f"{name} · {label}")
     elif view == "model":
-        shapes = {tuple(x.shape) for x in analysis.weights}
-        if len(shapes) != 1:
-            raise ValueError(f"layers differ in shape {sorted(shapes)}; use --view head per layer")
+        # the largest group of same-shaped layers (self-attention, leaving out a pooling tap)
+        shapes = [tuple(x.shape) for x in analysis.weights]
+        common = max(set(shapes), key=lambda s: (shapes.count(s), s[1]))
+        idx = [i for i, s in enumerate(shapes) if s == common]
         fig = plot_heads(
-            torch.stack(analysis.weights),
+            torch.stack([analysis.weights[i] for i in idx]),
             toks,
-            layer_names=analysis.layer_names,
-            heads=analysis.heads[0],
+            layer_names=[analysis.layer_names[i] for i in idx],
+            heads=analysis.heads[idx[0]],
         )
     elif view == "rollout":
         fig = plot_rollout(analysis.stacked(), toks, head_reduce=agg)
