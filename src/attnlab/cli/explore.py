@@ -32,6 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.run_dir is None) == (args.pretrained is None):
+        raise ValueError("give either RUN_DIR or --pretrained NAME (e.g. --pretrained minilm)")
     from transformers.utils import logging as hf_logging
 
     from attnlab.explore import serve
