@@ -206,3 +206,16 @@ def test_docs_examples_run():
     for name in ("attnlab.ops.weights", "attnlab.ops.linear", "attnlab.bench.harness"):
         result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
         assert result.attempted > 0 and result.failed == 0, name
+
+
+def test_value_width_differs_from_key_width_and_empty_sequences():
+    q, k = torch.randn(2, 4, 30, 8), torch.randn(2, 2, 30, 8)
+    v = torch.randn(2, 2, 30, 5)
+    for mask in (M.Window(4, 0), M.Causal() & M.Padding([30, 7]), None):
+        out = attention(q, k, v, mask=mask, backend="blocksparse")
+        dense = None if mask is None else mask.dense(30, 30)
+        assert_within_budget(out, oracle(q, k, v, mask=dense)[0], naive(q, k, v, mask=dense)[0])
+    for tq, tk in ((0, 5), (5, 0)):
+        q, k = torch.randn(1, 2, tq, 8), torch.randn(1, 2, tk, 8)
+        out = attention(q, k, k, window=(2, 0), backend="blocksparse")
+        assert out.shape == (1, 2, tq, 8) and (out == 0).all()

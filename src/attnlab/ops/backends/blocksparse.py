@@ -68,6 +68,14 @@ def band_of(mask: M.Mask | None) -> tuple[int, int] | None:
     return left, right
 
 
+def _static(mask: M.Mask | None) -> bool:
+    """True for masks made only of Causal and Window (no tensors): cacheable by repr."""
+    if mask is None:
+        return True
+    parts = mask.parts if isinstance(mask, M.And) else [mask]  # (Or needs a dense mask)
+    return all(type(p) in (M.Causal, M.Window) for p in parts)
+
+
 def _has_intervals(call: AttentionCall) -> bool:
     return call.mask.intervals(call.tq, call.tk) is not None
 
@@ -79,6 +87,7 @@ class BlockSparseBackend(Backend):
     def __init__(self, block: int = 256) -> None:
         self.block = block
         self._cache: tuple[object, tuple, Plan, Tensor | None] | None = None
+        self._static_plans: dict[tuple, tuple[Plan, Tensor | None]] = {}
 
     def refuse(self, call: AttentionCall) -> str | None:
         if call.return_weights:
@@ -103,6 +112,8 @@ class BlockSparseBackend(Backend):
             and not call.dropout_p
             and call.q.device.type == "cpu"
             and str(call.q.dtype) in _KERNEL_DTYPES
+            and call.q.shape[-1] == call.v.shape[-1]  # the fused CPU kernel needs D == Dv
+            and min(call.tq, call.tk) > 0
         )
         if fast and band_of(call.mask) is not None and call.mask.batch_size is None:
             return "band"
@@ -115,8 +126,15 @@ class BlockSparseBackend(Backend):
 
     def _plan(self, call: AttentionCall) -> tuple[Plan, Tensor | None]:
         key = (call.batch, call.tq, call.tk, self._tile_block(call))
+        if _static(call.mask):  # Causal/Window only: the plan depends on sizes alone
+            skey = (repr(call.mask), *key)
+            if skey not in self._static_plans:
+                if len(self._static_plans) >= 32:
+                    self._static_plans.pop(next(iter(self._static_plans)))
+                self._static_plans[skey] = plan_for(call, self._tile_block(call))
+            return self._static_plans[skey]
         c = self._cache
-        if c is not None and c[0] is call.mask and c[1] == key and call.mask is not None:
+        if c is not None and c[0] is call.mask and c[1] == key:
             return c[2], c[3]
         plan, dense = plan_for(call, self._tile_block(call))
         self._cache = (call.mask, key, plan, dense)
@@ -130,6 +148,8 @@ class BlockSparseBackend(Backend):
             span = sum(band_of(call.mask)) + n
             # one kernel call plus padding the keys and building the mask (~2 calls)
             return mode, 3, BAND * (-(-call.tq // n) * n) * span * call.batch
+        if call.mask is None:  # nothing to skip: the dense work plus the tile overhead
+            return mode, 2, TILE * call.batch * call.tq * call.tk
         if mode == "sdpa" and self._needs_dense(call):
             # planning would build the dense mask: assume no gain (SDPA needs it anyway)
             return mode, 1, 1.5 * call.batch * call.tq * call.tk
