@@ -29,7 +29,12 @@ def test_measure_returns_a_positive_median():
 
 def test_suites_run_and_report_every_implementation():
     results = run_suites(
-        ["window", "padded", "weights"], [64], weights_seqs=[64], flex=False, peaks={"fp32": 10.0}
+        ["window", "padded", "weights"],
+        [64],
+        weights_seqs=[64],
+        padded_seqs=[48],
+        flex=False,
+        peaks={"fp32": 10.0},
     )
     impls = {(r.suite, r.impl) for r in results}
     assert ("window", "attnlab auto") in impls and ("padded", "sdpa + key padding mask") in impls

@@ -352,15 +352,19 @@ def run_suites(
     seqs: list[int],
     *,
     weights_seqs: list[int],
+    padded_seqs: list[int] | None = None,
     flex: bool = True,
     peaks: dict[str, float],
     log: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
-    """Run ``suites`` at each sequence length; ``peaks`` maps "fp32"/"bf16" to GFLOP/s."""
+    """Run ``suites`` at each sequence length (the weights suite at ``weights_seqs``, the
+    padded one at ``padded_seqs``, default ``seqs``); ``peaks`` maps "fp32"/"bf16" to
+    GFLOP/s."""
+    lengths = {"weights": weights_seqs, "padded": padded_seqs or seqs}
     fx = _Flex(flex) if any(s not in ("weights", "bf16") for s in suites) else _Flex(False)
     results: list[Result] = []
     for suite in suites:
-        for n in weights_seqs if suite == "weights" else seqs:
+        for n in lengths.get(suite, seqs):
             torch.manual_seed(n)
             cases = BUILDERS[suite](n, fx)
             peak = peaks["bf16" if suite == "bf16" else "fp32"]

@@ -41,6 +41,12 @@ def add_parser(subparsers) -> None:
         default=[8192],
         help="sequence lengths of the weights suite (default 8192)",
     )
+    p.add_argument(
+        "--padded-seq",
+        type=_ints,
+        default=[2048],
+        help="padded lengths of the padded suite (batch 8; default 2048)",
+    )
     p.add_argument("--out", default="benchmarks", help="output folder (default benchmarks/)")
     p.add_argument("--no-flex", action="store_true", help="skip compiled FlexAttention")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -77,7 +83,13 @@ def run(args) -> int:
         print(f"  {r.suite:9s} N={r.seq:<6d} {r.impl:44s} {r.time_ms:9.2f} ms", flush=True)
 
     results = run_suites(
-        suites, args.seq, weights_seqs=args.weights_seq, flex=not args.no_flex, peaks=peaks, log=log
+        suites,
+        args.seq,
+        weights_seqs=args.weights_seq,
+        padded_seqs=args.padded_seq,
+        flex=not args.no_flex,
+        peaks=peaks,
+        log=log,
     )
     print()
     print(format_table(results))
