@@ -23,7 +23,7 @@ Example:
     >>> with capture(model, tokenizer=tok, layers=[0, -1], heads=[0, 3]) as rec:
     ...     _ = model(**batch)
     >>> rec.weights[0].shape          # (B, H', T, T) with padding
-    torch.Size([2, 2, 8, 8])
+    torch.Size([2, 2, 7, 7])
     >>> rec.example(0)[0].shape       # padding stripped: (H', T_0, T_0)
     torch.Size([2, 5, 5])
 """
