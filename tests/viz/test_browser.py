@@ -123,3 +123,11 @@ def test_matrix_view_at_2048_tokens_hovers_and_selects(page, tmp_path):
     page.wait_for_selector("canvas.al-strip")
     assert "sum over 1 selected row" in page.inner_text(".al-note")
     assert page.problems == []
+
+
+def test_repr_html_renders_inside_its_sandboxed_iframe(page, weights):
+    page.set_content(f"<html><body>{ModelView(weights, TOKENS)._repr_html_()}</body></html>")
+    frame = page.frame_locator("iframe")
+    frame.locator("#attnlab-root[data-ready='1']").wait_for(timeout=20_000)
+    assert frame.locator("canvas.al-thumb").count() == 8
+    assert page.problems == []

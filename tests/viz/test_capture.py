@@ -165,3 +165,25 @@ def test_minilm_selected_layers_heads(minilm):
     assert rec.stacked(0).shape == (2, 1, 5, 5)
     assert rec.tokens is None
     assert len(attention_modules(model)) == 6
+
+
+def test_torch_transformer_encoder_layers():
+    # torch's encoder layer turns its fused inference path off when any hook is attached,
+    # so under capture it runs the regular path: equal up to float rounding.
+    torch.manual_seed(4)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, batch_first=True)
+    enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 5, 16)
+    kpm = torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
+    with torch.no_grad():
+        ref = enc(x, src_key_padding_mask=kpm)
+        with capture(enc) as rec:
+            out = enc(x, src_key_padding_mask=kpm)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+        # post-norm layers: the first attention sees x itself
+        expected = enc.layers[0].self_attn(
+            x, x, x, key_padding_mask=kpm, average_attn_weights=False
+        )[1]
+    assert rec.names == ["layers.0.self_attn", "layers.1.self_attn"]
+    torch.testing.assert_close(rec.weights[0], expected, atol=1e-6, rtol=0)
+    assert rec.example(1)[1].shape == (4, 3, 3)

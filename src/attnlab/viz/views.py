@@ -84,7 +84,8 @@ def render_document(payload: dict, *, title: str, connect: str = "'none'", body:
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP.format(connect=connect)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{css}\n"
-        "body{margin:0;background:#fff}</style>\n"
+        "body{margin:0;background:#fff}body:has(.attnlab-view[data-theme=dark]){background:#16181d}"
+        "</style>\n"
         f"<script>{js}</script>\n</head><body>\n{body}{mount}</body></html>\n"
     )
 
