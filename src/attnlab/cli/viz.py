@@ -11,6 +11,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "viz",
         help="draw the attention of a model on a text (HTML view or PNG/SVG/PDF figure)",
+        usage="attnlab viz (RUN_DIR | --pretrained NAME) TEXT --out FILE [--view VIEW] [options]",
         description="Run a trained run (RUN_DIR) or a packaged pretrained model on TEXT and "
         "write one attention view. The suffix of --out picks the kind: .html is an offline "
         "interactive view, .png/.svg/.pdf a static figure.",
@@ -20,8 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "inputs",
         nargs="+",
-        metavar="[RUN_DIR] TEXT",
-        help="run folder (unless --pretrained) and the text",
+        metavar="ARG",
+        help="RUN_DIR TEXT, or only TEXT with --pretrained",
     )
     p.add_argument("--pretrained", metavar="NAME", help="packaged pretrained model, e.g. minilm")
     p.add_argument("--pair", metavar="TEXT", help="second sentence of a pair (pretrained models)")
