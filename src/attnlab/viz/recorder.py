@@ -204,6 +204,10 @@ class _Recorder:
                 raise ValueError(f"heads must be a non-empty list of ints, got {heads!r}")
             if any(h < 0 for h in heads):
                 raise ValueError(f"heads must be >= 0, got {heads}")
+        if tokenizer is None and hasattr(
+            getattr(model, "tokenizer", None), "convert_ids_to_tokens"
+        ):
+            tokenizer = model.tokenizer
         self.model, self.tokenizer, self.head_sel = model, tokenizer, heads
         mods = attention_modules(model)
         if not mods:
@@ -443,8 +447,11 @@ class capture:  # lower case: used like torch.no_grad
             :func:`attention_modules` (negative allowed) or module names / glob patterns
             (``"encoder.layer.*"``); default all.
         heads: head indices to record in every module; default all.
-        tokenizer: optional Hugging Face tokenizer; when given and the model is called
-            with ``input_ids``, ``rec.tokens`` holds the tokens of each example.
+        tokenizer: optional Hugging Face tokenizer (default: ``model.tokenizer`` if the
+            model has one); when the model is called with ``input_ids``, ``rec.tokens``
+            holds the tokens of each example.
+
+    The weights are those before attention dropout (identical in eval mode).
 
     Returns:
         On ``__enter__``, the :class:`Recording` that fills up as the model runs.
