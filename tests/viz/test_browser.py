@@ -131,3 +131,16 @@ def test_repr_html_renders_inside_its_sandboxed_iframe(page, weights):
     frame.locator("#attnlab-root[data-ready='1']").wait_for(timeout=20_000)
     assert frame.locator("canvas.al-thumb").count() == 8
     assert page.problems == []
+
+
+def test_cross_attention_columns(page, tmp_path):
+    torch.manual_seed(3)
+    src, tgt = ["le", "chat", "dort", "</s>"], ["the", "cat", "sleeps"]
+    w = torch.softmax(torch.randn(1, 2, 3, 4), -1)  # (L, H, T_target, T_source)
+    path = HeadView(w, src, tokens_q=tgt, agg="mean").save(tmp_path / "cross.html")
+    _open(page, path)
+    assert page.locator("text.al-q title").all_text_contents() == tgt
+    assert page.locator("text.al-k title").all_text_contents() == src
+    page.select_option("select.al-agg", "heads")
+    page.wait_for_selector("button.al-head")
+    assert page.locator("select.al-pair").count() == 0 and page.problems == []
