@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from attnlab.layers import AttentionCore, WeightsTap
@@ -187,3 +189,28 @@ def test_torch_transformer_encoder_layers():
     assert rec.names == ["layers.0.self_attn", "layers.1.self_attn"]
     torch.testing.assert_close(rec.weights[0], expected, atol=1e-6, rtol=0)
     assert rec.example(1)[1].shape == (4, 3, 3)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    b=st.integers(1, 3),
+    h=st.sampled_from([1, 2, 4]),
+    t=st.sampled_from([1, 7, 13]),
+    causal=st.booleans(),
+    window=st.one_of(st.none(), st.integers(0, 4)),
+    data=st.data(),
+)
+def test_capture_equals_returned_weights_for_any_mask(b, h, t, causal, window, data):
+    lengths = torch.tensor(data.draw(st.lists(st.integers(0, t), min_size=b, max_size=b)))
+    g = torch.Generator().manual_seed(b * 100 + h * 10 + t)
+    q, k, v = (torch.randn(b, h, t, 8, generator=g) for _ in range(3))
+    core = AttentionCore()
+    kw = {"mask": M.Padding(lengths), "causal": causal, "window": window}
+    _, expected = attention(q, k, v, return_weights=True, **kw)
+    with capture(core) as rec:
+        core(q, k, v, **kw)
+    torch.testing.assert_close(rec.weights[0], expected, atol=1e-6, rtol=0)
+    assert not rec.weights[0].isnan().any()
+    for i, n in enumerate(lengths.tolist()):
+        assert rec.key_valid[0][i].sum() <= n  # padding keys are never kept
+        assert rec.example(i)[0].shape[-1] == rec.key_valid[0][i].sum()
