@@ -96,7 +96,7 @@ class BiLSTMAttnConfig:
     hidden_dim: int = 128
     num_layers: int = 1
     attn_dim: int = 64
-    dropout: float = 0.5
+    dropout: float = 0.3
     embeddings: str = "minilm"
 
     def __post_init__(self) -> None:
@@ -226,6 +226,7 @@ class TransformerClassifier(nn.Module):
     task="text",
     config=BiLSTMAttnConfig,
     description="BiLSTM + attention pooling text classifier (Zhou et al. 2016)",
+    train_defaults={"epochs": 5},
 )
 def bilstm_attn(config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
     """Preset ``bilstm-attn``."""
@@ -237,7 +238,7 @@ def bilstm_attn(config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) 
     task="text",
     config=TransformerConfig,
     description="small pre-norm Transformer encoder + attention pooling, padding masks",
-    train_defaults={"lr": 1e-3},
+    train_defaults={"lr": 1e-3, "epochs": 5},
 )
 def transformer(config: TransformerConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
     """Preset ``transformer``."""
