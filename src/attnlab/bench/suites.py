@@ -311,7 +311,7 @@ BUILDERS = {
 }
 
 
-def _run_case(suite, n, case, peak_gflops, log) -> Result:
+def _run_case(suite, n, case, peak_gflops, log, clock) -> Result:
     if case.fn is None:
         return Result(suite, n, case.impl, None, None, None, None, note=case.note)
     compile_s = None
@@ -320,7 +320,7 @@ def _run_case(suite, n, case, peak_gflops, log) -> Result:
             t0 = time.perf_counter()
             case.fn()
             compile_s = time.perf_counter() - t0
-        t = measure(case.fn)
+        t = measure(case.fn, clock=clock)
         if compile_s is not None:
             compile_s = max(0.0, compile_s - t)
         peak_mb = None
@@ -355,6 +355,7 @@ def run_suites(
     padded_seqs: list[int] | None = None,
     flex: bool = True,
     peaks: dict[str, float],
+    clock: str = "wall",
     log: Callable[[Result], None] = lambda r: None,
 ) -> list[Result]:
     """Run ``suites`` at each sequence length (the weights suite at ``weights_seqs``, the
@@ -368,7 +369,7 @@ def run_suites(
             torch.manual_seed(n)
             cases = BUILDERS[suite](n, fx)
             peak = peaks["bf16" if suite == "bf16" else "fp32"]
-            rows = [_run_case(suite, n, c, peak, log) for c in cases]
+            rows = [_run_case(suite, n, c, peak, log, clock) for c in cases]
             bases = {c.group: r for r, c in zip(rows, cases, strict=True) if c.baseline}
             for r, c in zip(rows, cases, strict=True):
                 base = bases.get(c.group)
