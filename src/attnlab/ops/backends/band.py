@@ -1,9 +1,11 @@
-"""Sliding-window attention as one fused-kernel call over overlapping key windows.
+"""Sliding-window attention as batched fused-kernel calls over overlapping key windows.
 
 Query block ``t`` (``n`` rows) sees the ``span = left + right + n`` keys starting at
-``t * n - left`` (in key coordinates). Those windows overlap, so they are taken as a
-strided *view* of the (padded) keys — no copy — and all blocks run as one batched call
-with a ``(nQ, n, span)`` additive mask. Work and memory grow with ``Tq x span``.
+``t * n + (Tk - Tq) - left``. Those windows overlap, so they are taken as a strided
+*view* of the keys — no copy — and all interior blocks run as **one** kernel call with a
+single ``(n, span)`` band mask shared by every block. The few blocks at the ends, whose
+windows stick out of ``[0, Tk)``, run as a second small call on padded copies of the keys
+they need. Work and memory grow with ``Tq x span``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from torch import Tensor
 
 __all__ = ["band_attention", "band_block"]
 
+_MASKS: dict[tuple, Tensor] = {}  # a few recent masks: repeated calls share geometry
+
 
 def band_block(left: int, right: int) -> int:
     """Query rows per window: small enough that ``span`` wastes little, large enough for
@@ -24,99 +28,157 @@ def band_block(left: int, right: int) -> int:
     return int(min(128, max(16, 2 ** round(math.log2(max(width, 1) / 8)))))
 
 
-_MASKS: dict[tuple, Tensor] = {}  # a few recent masks: repeated calls share geometry
+def _cached(key: tuple, make) -> Tensor:
+    if key not in _MASKS:
+        if len(_MASKS) >= 16:
+            _MASKS.pop(next(iter(_MASKS)))
+        _MASKS[key] = make()
+    return _MASKS[key]
 
 
-class _Geometry:
+class _Segment:
+    """Query blocks ``[t0, t1)`` of one kernel call.
+
+    ``start`` is the key position where block ``t0``'s window begins. An *interior*
+    segment's windows all lie inside ``[0, Tk)``: they are a view of the keys themselves.
+    An edge segment copies the keys it needs into a zero-padded buffer and masks the pads.
+    """
+
+    def __init__(self, g: _Band, t0: int, t1: int, interior: bool) -> None:
+        self.g, self.t0, self.t1, self.interior = g, t0, t1, interior
+        self.nq = t1 - t0
+        self.r0, self.r1 = t0 * g.n, min(t1 * g.n, g.tq)  # query rows
+        self.start = t0 * g.n + g.off - g.left
+        if interior:
+            return
+        # keys [c0, c1) this segment can see, padded to windows of the same geometry
+        self.c0 = max(0, self.start)
+        self.c1 = min(g.tk, self.start + (self.nq - 1) * g.n + g.span)
+        self.front = self.c0 - self.start  # zero keys before c0
+        pieces = -(-g.span // g.n)
+        self.length = self.front + (self.c1 - self.c0) + (pieces + 1) * g.n + g.span
+
+    def queries(self, q: Tensor) -> Tensor:
+        """``(B, H, Tq, D)`` -> ``(B*H, nq, n, D)`` (a view unless the last block is partial)."""
+        b, h, _, d = q.shape
+        rows = q[:, :, self.r0 : self.r1]
+        pad = self.nq * self.g.n - (self.r1 - self.r0)
+        if pad:
+            rows = F.pad(rows, (0, 0, 0, pad))
+        return rows.reshape(b * h, self.nq, self.g.n, d)
+
+    def windows(self, x: Tensor) -> Tensor:
+        """``(B, H, Tk, D)`` contiguous -> overlapping ``(B*H, nq, span, D)`` windows."""
+        b, h, tk, d = x.shape
+        g = self.g
+        if self.interior:
+            return x.as_strided(
+                (b * h, self.nq, g.span, d),
+                (tk * d, g.n * d, d, 1),
+                storage_offset=x.storage_offset() + self.start * d,
+            )
+        buf = x.new_zeros(b * h, self.length, d)  # (B*H, L, D)
+        w = self.c1 - self.c0
+        buf[:, self.front : self.front + w].view(b, h, w, d).copy_(x[:, :, self.c0 : self.c1])
+        return buf.as_strided((b * h, self.nq, g.span, d), (self.length * d, g.n * d, d, 1))
+
+    def fold(self, grad: Tensor, acc: Tensor) -> None:
+        """Add window gradients ``(B*H, nq, span, D)`` onto ``acc (B*H, Tk + span + n, D)``."""
+        g, n, d = self.g, self.g.n, grad.shape[-1]
+        bh = grad.shape[0]
+        if self.interior:
+            tgt, base = acc, self.start
+        else:
+            tgt, base = acc.new_zeros(bh, self.length, d), 0
+        for j in range(0, g.span, n):
+            w = min(n, g.span - j)
+            dst = tgt[:, base + j : base + j + self.nq * n].view(bh, self.nq, n, d)
+            dst[:, :, :w] += grad[:, :, j : j + w]
+        if not self.interior:
+            wk = self.c1 - self.c0
+            acc[:, self.c0 : self.c1] += tgt[:, self.front : self.front + wk]
+
+    def mask(self, dtype: torch.dtype, device) -> Tensor:
+        """Additive mask: ``(1, 1, n, span)`` band for interior segments; edge segments
+        also mask the keys outside ``[0, Tk)``, ``(1, nq, n, span)``."""
+        g = self.g
+        i = torch.arange(g.n)[:, None]
+        j = torch.arange(g.span)[None]
+        band = (j >= i) & (j <= i + g.left + g.right)  # (n, span)
+        if self.interior:
+            key = ("band", g.n, g.left, g.right, dtype, str(device))
+            return _cached(key, lambda: _additive(band, dtype)[None, None].to(device))
+        t = torch.arange(self.nq)[:, None, None]
+        kpos = self.start + t * g.n + j[None]  # (nq, 1, span) key positions
+        ok = band[None] & (kpos >= 0) & (kpos < g.tk)  # (nq, n, span)
+        return _additive(ok, dtype)[None].to(device)
+
+
+def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, float("-inf"))
+
+
+class _Band:
+    """Geometry of a band call and its segments (interior blocks first)."""
+
     def __init__(self, tq: int, tk: int, left: int, right: int, n: int) -> None:
         self.tq, self.tk, self.left, self.right, self.n = tq, tk, left, right, n
         self.off = tk - tq  # query i sits at key position i + off (bottom-right)
         self.span = left + right + n
-        self.nq = -(-tq // n)
-        self.front = max(0, left - self.off)  # zero keys padded before key 0
-        self.base = self.off - left + self.front  # window of block 0 starts here (>= 0)
-        pieces = -(-self.span // n)
-        self.length = self.base + (self.nq + pieces) * n  # padded key length
-
-    def windows(self, x: Tensor) -> Tensor:
-        """``(B, H, Tk, D)`` -> overlapping ``(B*H, nQ, span, D)`` view of padded keys."""
-        b, h, _, d = x.shape
-        xp = x.new_empty(b * h, self.length, d)  # (B*H, L, D); only the pads are zeroed
-        xp[:, : self.front].zero_()
-        xp[:, self.front + self.tk :].zero_()
-        xp[:, self.front : self.front + self.tk].view(b, h, self.tk, d).copy_(x)
-        return xp.as_strided(
-            (b * h, self.nq, self.span, d),
-            (self.length * d, self.n * d, d, 1),
-            storage_offset=self.base * d,
-        )
-
-    def fold(self, g: Tensor, b: int, h: int) -> Tensor:
-        """Sum window gradients ``(B*H, nQ, span, D)`` back onto ``(B, H, Tk, D)``."""
-        d = g.shape[-1]
-        n, nq = self.n, self.nq
-        acc = g.new_zeros(b * h, self.length, d)  # (B*H, L, D)
-        for j in range(0, self.span, n):
-            w = min(n, self.span - j)
-            dst = acc[:, self.base + j : self.base + j + nq * n].view(b * h, nq, n, d)
-            dst[:, :, :w] += g[:, :, j : j + w]
-        return acc[:, self.front : self.front + self.tk].reshape(b, h, self.tk, d)
-
-    def mask(self, dtype: torch.dtype, device) -> Tensor:
-        """Additive ``(1, nQ, n, span)`` mask: the band plus keys outside ``[0, Tk)``."""
-        key = (self.tq, self.tk, self.left, self.right, self.n, dtype, str(device))
-        if key not in _MASKS:
-            if len(_MASKS) >= 8:
-                _MASKS.pop(next(iter(_MASKS)))
-            _MASKS[key] = self._mask(dtype, device)
-        return _MASKS[key]
-
-    def _mask(self, dtype: torch.dtype, device) -> Tensor:
-        i = torch.arange(self.n)[:, None]
-        j = torch.arange(self.span)[None]
-        band = (j >= i) & (j <= i + self.left + self.right)  # (n, span)
-        t = torch.arange(self.nq)[:, None, None]
-        kpos = self.base - self.front + t * self.n + j[None]  # (nQ, 1, span) key positions
-        ok = band[None] & (kpos >= 0) & (kpos < self.tk)  # (nQ, n, span)
-        return torch.zeros(ok.shape, dtype=dtype).masked_fill_(~ok, float("-inf"))[None].to(device)
+        nq = -(-tq // n)
+        # block t's window [t n + off - left, + span) lies inside [0, Tk) for t in [ta, tb)
+        ta = max(0, -(-(left - self.off) // n))
+        tb = min(tq // n, (tk - self.span - self.off + left) // n + 1)
+        self.segments: list[_Segment] = []
+        if ta < tb:
+            self.segments.append(_Segment(self, ta, tb, interior=True))
+            edges = [(0, ta), (tb, nq)]
+        else:
+            edges = [(0, nq)]
+        self.segments += [_Segment(self, a, b, interior=False) for a, b in edges if a < b]
 
 
 class _BandAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, geo: _Geometry, scale: float):
-        b, h, tq, d = q.shape
-        pad = geo.nq * geo.n - tq
-        qw = F.pad(q, (0, 0, 0, pad)).reshape(b * h, geo.nq, geo.n, d)  # (B*H, nQ, n, D)
-        mask = geo.mask(q.dtype, q.device)
-        o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            qw, geo.windows(k), geo.windows(v), 0.0, False, attn_mask=mask, scale=scale
-        )
-        ctx.save_for_backward(qw, k, v, o, lse, mask)
-        ctx.geo, ctx.scale, ctx.shape = geo, scale, q.shape
-        out = o.reshape(b, h, geo.nq * geo.n, v.shape[-1])  # (B, H, Tq_pad, Dv)
-        return out[:, :, :tq]
+    def forward(ctx, q, k, v, band: _Band, scale: float):
+        b, h, tq, _ = q.shape
+        k, v = k.contiguous(), v.contiguous()
+        out = q.new_empty(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)
+        saved = []
+        for s in band.segments:
+            qw, mask = s.queries(q), s.mask(q.dtype, q.device)
+            o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                qw, s.windows(k), s.windows(v), 0.0, False, attn_mask=mask, scale=scale
+            )
+            rows = s.r1 - s.r0
+            out[:, :, s.r0 : s.r1] = o.reshape(b, h, s.nq * band.n, -1)[:, :, :rows]
+            saved += [qw, o, lse, mask]
+        ctx.save_for_backward(k, v, *saved)
+        ctx.band, ctx.scale, ctx.shape = band, scale, q.shape
+        return out
 
     @staticmethod
     def backward(ctx, dout):
-        qw, k, v, o, lse, mask = ctx.saved_tensors
-        geo = ctx.geo
+        k, v, *saved = ctx.saved_tensors
+        band = ctx.band
         b, h, tq, d = ctx.shape
-        pad = geo.nq * geo.n - tq
-        dow = F.pad(dout, (0, 0, 0, pad)).reshape(o.shape)  # (B*H, nQ, n, Dv)
-        gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            dow,
-            qw,
-            geo.windows(k),
-            geo.windows(v),
-            o,
-            lse,
-            0.0,
-            False,
-            attn_mask=mask,
-            scale=ctx.scale,
-        )
-        dq = gq.reshape(b, h, geo.nq * geo.n, d)[:, :, :tq]
-        return dq, geo.fold(gk, b, h), geo.fold(gv, b, h), None, None
+        bh, tk = b * h, k.shape[2]
+        dq = dout.new_empty(b, h, tq, d)
+        extra = band.span + band.n  # room for the last window piece of the fold
+        dk = k.new_zeros(bh, tk + extra, d)
+        dv = v.new_zeros(bh, tk + extra, v.shape[-1])
+        for i, s in enumerate(band.segments):
+            qw, o, lse, mask = saved[4 * i : 4 * i + 4]
+            dow = s.queries(dout)  # (B*H, nq, n, Dv)
+            gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+                dow, qw, s.windows(k), s.windows(v), o, lse, 0.0, False,
+                attn_mask=mask, scale=ctx.scale,
+            )  # fmt: skip
+            rows = s.r1 - s.r0
+            dq[:, :, s.r0 : s.r1] = gq.reshape(b, h, s.nq * band.n, d)[:, :, :rows]
+            s.fold(gk, dk)
+            s.fold(gv, dv)
+        return dq, dk[:, :tk].view(b, h, tk, d), dv[:, :tk].view(b, h, tk, -1), None, None
 
 
 def band_attention(
@@ -134,5 +196,4 @@ def band_attention(
         ``(B, H, Tq, Dv)``; rows with no key in range are zeros.
     """
     n = block or band_block(left, right)
-    geo = _Geometry(q.shape[2], k.shape[2], left, right, n)
-    return _BandAttention.apply(q, k, v, geo, scale)
+    return _BandAttention.apply(q, k, v, _Band(q.shape[2], k.shape[2], left, right, n), scale)
