@@ -108,10 +108,15 @@ class _Segment:
         if self.interior:
             key = ("band", g.n, g.left, g.right, dtype, str(device))
             return _cached(key, lambda: _additive(band, dtype)[None, None].to(device))
-        t = torch.arange(self.nq)[:, None, None]
-        kpos = self.start + t * g.n + j[None]  # (nq, 1, span) key positions
-        ok = band[None] & (kpos >= 0) & (kpos < g.tk)  # (nq, n, span)
-        return _additive(ok, dtype)[None].to(device)
+
+        def make() -> Tensor:
+            t = torch.arange(self.nq)[:, None, None]
+            kpos = self.start + t * g.n + j[None]  # (nq, 1, span) key positions
+            ok = band[None] & (kpos >= 0) & (kpos < g.tk)  # (nq, n, span)
+            return _additive(ok, dtype)[None].to(device)
+
+        key = ("edge", g.tq, g.tk, g.left, g.right, g.n, self.t0, self.t1, dtype, str(device))
+        return _cached(key, make)
 
 
 def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:

@@ -28,6 +28,7 @@ class Part:
     k0: int
     k1: int
     kind: str  # "full" (no mask), "causal" (top-left triangle of a square), "mask"
+    masks: dict = field(default_factory=dict, compare=False, repr=False)  # built masks
 
     @property
     def width(self) -> int:
@@ -168,7 +169,15 @@ def _split(
 
 
 def part_mask(tile: Tile, part: Part, dtype: torch.dtype, device) -> tuple[Tensor, Tensor | None]:
-    """Additive mask ``(n, width)`` for a masked part, and the rows it leaves empty."""
+    """Additive mask ``(n, width)`` for a masked part, and the rows it leaves empty
+    (built once per dtype and device; plans of repeated masks are cached)."""
+    key = (dtype, str(device), tile.q0, tile.q1)
+    if key not in part.masks:
+        part.masks[key] = _part_mask(tile, part, dtype, device)
+    return part.masks[key]
+
+
+def _part_mask(tile: Tile, part: Part, dtype: torch.dtype, device) -> tuple[Tensor, Tensor | None]:
     cols = torch.arange(part.k0, part.k1)
     allowed = (cols >= tile.lo[:, None]) & (cols <= tile.hi[:, None])  # (n, width)
     empty = ~allowed.any(-1)  # (n,)
