@@ -63,3 +63,10 @@ def test_streamed_weights_and_stats_stay_chunk_sized():
     with PeakMemory() as mem:
         attention_stats(q, k, window=(16, 0), chunk=128)
     assert mem.largest < 4 * 128 * 200 * 4  # a window chunk only scores the keys it can see
+
+
+def test_strict_window_wider_than_the_sequence_stays_out_of_n_by_n():
+    q, k, v = (t.detach() for t in _qkv())
+    with PeakMemory() as mem:
+        attention(q, k, v, window=(5 * N, 0), strict=True)
+    _no_square(mem)

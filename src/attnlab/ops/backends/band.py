@@ -4,8 +4,8 @@ Query block ``t`` (``n`` rows) sees the ``span = left + right + n`` keys startin
 ``t * n + (Tk - Tq) - left``. Those windows overlap, so they are taken as a strided
 *view* of the keys — no copy — and all interior blocks run as **one** kernel call with a
 single ``(n, span)`` band mask shared by every block. The few blocks at the ends, whose
-windows stick out of ``[0, Tk)``, run as a second small call on padded copies of the keys
-they need. Work and memory grow with ``Tq x span``.
+windows stick out of ``[0, Tk)``, run as a second small call in which they all share one
+window of keys (again a view). Nothing is copied. Work and memory grow with ``Tq x span``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class _Segment:
     """Query blocks ``[t0, t1)`` of one kernel call.
 
     ``start`` is the key position where block ``t0``'s window begins. An *interior*
-    segment's windows all lie inside ``[0, Tk)``: they are a view of the keys themselves.
-    An edge segment copies the keys it needs into a zero-padded buffer and masks the pads.
+    segment's windows all lie inside ``[0, Tk)``: they are overlapping views of the keys.
+    An edge segment's blocks all share one window ``[c0, c1)`` (a view with stride 0
+    across blocks), clipped to the keys; the mask leaves each block its own band.
     """
 
     def __init__(self, g: _Band, t0: int, t1: int, interior: bool) -> None:
@@ -50,13 +51,11 @@ class _Segment:
         self.r0, self.r1 = t0 * g.n, min(t1 * g.n, g.tq)  # query rows
         self.start = t0 * g.n + g.off - g.left
         if interior:
-            return
-        # keys [c0, c1) this segment can see, padded to windows of the same geometry
-        self.c0 = max(0, self.start)
-        self.c1 = min(g.tk, self.start + (self.nq - 1) * g.n + g.span)
-        self.front = self.c0 - self.start  # zero keys before c0
-        pieces = -(-g.span // g.n)
-        self.length = self.front + (self.c1 - self.c0) + (pieces + 1) * g.n + g.span
+            self.c0, self.width = self.start, g.span
+        else:
+            self.c0 = max(0, self.start)
+            c1 = min(g.tk, self.start + (self.nq - 1) * g.n + g.span)
+            self.width = max(0, c1 - self.c0)
 
     def queries(self, q: Tensor) -> Tensor:
         """``(B, H, Tq, D)`` -> ``(B*H, nq, n, D)`` (a view unless the last block is partial)."""
@@ -68,55 +67,50 @@ class _Segment:
         return rows.reshape(b * h, self.nq, self.g.n, d)
 
     def windows(self, x: Tensor) -> Tensor:
-        """``(B, H, Tk, D)`` contiguous -> overlapping ``(B*H, nq, span, D)`` windows."""
+        """``(B, H, Tk, D)`` contiguous -> ``(B*H, nq, width, D)`` key windows (a view)."""
         b, h, tk, d = x.shape
-        g = self.g
-        if self.interior:
-            return x.as_strided(
-                (b * h, self.nq, g.span, d),
-                (tk * d, g.n * d, d, 1),
-                storage_offset=x.storage_offset() + self.start * d,
-            )
-        buf = x.new_zeros(b * h, self.length, d)  # (B*H, L, D)
-        w = self.c1 - self.c0
-        buf[:, self.front : self.front + w].view(b, h, w, d).copy_(x[:, :, self.c0 : self.c1])
-        return buf.as_strided((b * h, self.nq, g.span, d), (self.length * d, g.n * d, d, 1))
+        step = self.g.n * d if self.interior else 0
+        return x.as_strided(
+            (b * h, self.nq, self.width, d),
+            (tk * d, step, d, 1),
+            storage_offset=x.storage_offset() + self.c0 * d,
+        )
 
     def fold(self, grad: Tensor, acc: Tensor) -> None:
-        """Add window gradients ``(B*H, nq, span, D)`` onto ``acc (B*H, Tk + span + n, D)``."""
-        g, n, d = self.g, self.g.n, grad.shape[-1]
+        """Add window gradients ``(B*H, nq, width, D)`` onto ``acc (B*H, Tk + span + n, D)``."""
+        n, d = self.g.n, grad.shape[-1]
         bh = grad.shape[0]
-        if self.interior:
-            tgt, base = acc, self.start
-        else:
-            tgt, base = acc.new_zeros(bh, self.length, d), 0
-        for j in range(0, g.span, n):
-            w = min(n, g.span - j)
-            dst = tgt[:, base + j : base + j + self.nq * n].view(bh, self.nq, n, d)
-            dst[:, :, :w] += grad[:, :, j : j + w]
         if not self.interior:
-            wk = self.c1 - self.c0
-            acc[:, self.c0 : self.c1] += tgt[:, self.front : self.front + wk]
+            acc[:, self.c0 : self.c0 + self.width] += grad.sum(1)
+            return
+        for j in range(0, self.width, n):
+            w = min(n, self.width - j)
+            dst = acc[:, self.c0 + j : self.c0 + j + self.nq * n].view(bh, self.nq, n, d)
+            dst[:, :, :w] += grad[:, :, j : j + w]
 
     def mask(self, dtype: torch.dtype, device) -> Tensor:
-        """Additive mask: ``(1, 1, n, span)`` band for interior segments; edge segments
-        also mask the keys outside ``[0, Tk)``, ``(1, nq, n, span)``."""
+        """Additive mask: one ``(1, 1, n, span)`` band shared by interior blocks; edge
+        blocks get theirs, ``(1, nq, n, width)``."""
         g = self.g
-        i = torch.arange(g.n)[:, None]
-        j = torch.arange(g.span)[None]
-        band = (j >= i) & (j <= i + g.left + g.right)  # (n, span)
         if self.interior:
             key = ("band", g.n, g.left, g.right, dtype, str(device))
-            return _cached(key, lambda: _additive(band, dtype)[None, None].to(device))
 
-        def make() -> Tensor:
-            t = torch.arange(self.nq)[:, None, None]
-            kpos = self.start + t * g.n + j[None]  # (nq, 1, span) key positions
-            ok = band[None] & (kpos >= 0) & (kpos < g.tk)  # (nq, n, span)
+            def band() -> Tensor:
+                i = torch.arange(g.n)[:, None]
+                j = torch.arange(g.span)[None]
+                ok = (j >= i) & (j <= i + g.left + g.right)  # (n, span)
+                return _additive(ok, dtype)[None, None].to(device)
+
+            return _cached(key, band)
+
+        def edge() -> Tensor:
+            pos = (self.t0 * g.n + torch.arange(self.nq * g.n) + g.off).view(self.nq, g.n, 1)
+            kpos = self.c0 + torch.arange(self.width)  # (width,) key positions
+            ok = (kpos >= pos - g.left) & (kpos <= pos + g.right)  # (nq, n, width)
             return _additive(ok, dtype)[None].to(device)
 
         key = ("edge", g.tq, g.tk, g.left, g.right, g.n, self.t0, self.t1, dtype, str(device))
-        return _cached(key, make)
+        return _cached(key, edge)
 
 
 def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:
@@ -151,6 +145,9 @@ class _BandAttention(torch.autograd.Function):
         out = q.new_empty(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)
         saved = []
         for s in band.segments:
+            if s.width == 0:  # these rows see no key at all
+                out[:, :, s.r0 : s.r1] = 0.0
+                continue
             qw, mask = s.queries(q), s.mask(q.dtype, q.device)
             o, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                 qw, s.windows(k), s.windows(v), 0.0, False, attn_mask=mask, scale=scale
@@ -172,7 +169,12 @@ class _BandAttention(torch.autograd.Function):
         extra = band.span + band.n  # room for the last window piece of the fold
         dk = k.new_zeros(bh, tk + extra, d)
         dv = v.new_zeros(bh, tk + extra, v.shape[-1])
-        for i, s in enumerate(band.segments):
+        i = -1
+        for s in band.segments:
+            if s.width == 0:  # rows that see no key: no gradient
+                dq[:, :, s.r0 : s.r1] = 0.0
+                continue
+            i += 1
             qw, o, lse, mask = saved[4 * i : 4 * i + 4]
             dow = s.queries(dout)  # (B*H, nq, n, Dv)
             gq, gk, gv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(

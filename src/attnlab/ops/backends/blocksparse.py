@@ -115,7 +115,14 @@ class BlockSparseBackend(Backend):
             and call.q.shape[-1] == call.v.shape[-1]  # the fused CPU kernel needs D == Dv
             and min(call.tq, call.tk) > 0
         )
-        if fast and band_of(call.mask) is not None and call.mask.batch_size is None:
+        band = band_of(call.mask)
+        # (a window as wide as the keys is no band: its edge masks would be Tq x Tk)
+        if (
+            fast
+            and band is not None
+            and call.mask.batch_size is None
+            and sum(band) + band_block(*band) < call.tk
+        ):
             return "band"
         if fast and (call.mask is None or _has_intervals(call)):
             return "tiles"
