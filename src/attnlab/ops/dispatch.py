@@ -96,7 +96,11 @@ def prepare(
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; expected one of {', '.join(map(repr, SCORES))}")
     if scale is not None:
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not math.isfinite(scale)
+        ):
             raise ValueError(f"scale must be a finite number or None, got {scale!r}")
         scale = float(scale)
     if isinstance(dropout_p, bool) or not (0.0 <= float(dropout_p) < 1.0):
