@@ -19,7 +19,8 @@ def python_blocks(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("doc", DOCS)
-def test_python_blocks_run(doc):
+def test_python_blocks_run(doc, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples save figures and views to the working directory
     path = ROOT / doc
     blocks = python_blocks(path)
     assert blocks, f"{doc} has no python example"

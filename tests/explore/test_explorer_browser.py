@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
 XSS = "<img src=x onerror=alert(1)>"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        yield b
-        b.close()
+pytestmark = pytest.mark.browser
 
 
 def test_explorer_runs_text_and_shows_views(browser, minilm_server):

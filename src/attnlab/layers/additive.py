@@ -11,7 +11,7 @@ from attnlab.layers.core import WeightsTap
 from attnlab.ops import masks as M
 from attnlab.ops.reference import masked_softmax
 
-__all__ = ["DEFAULT_BUDGET", "AdditiveAttention", "additive_scores"]
+__all__ = ["DEFAULT_BUDGET", "AdditiveAttention", "ScoredAttention", "additive_scores"]
 
 #: Elements of the ``(B, chunk, Tk, A)`` tanh tensor allowed at once (16 MiB in float32).
 DEFAULT_BUDGET = 2**22
@@ -65,7 +65,70 @@ def additive_scores(
     return torch.cat(parts, dim=1)  # (B, Tq, Tk)
 
 
-class AdditiveAttention(nn.Module):
+class ScoredAttention(nn.Module):
+    """Shared forward of the additive and Luong layers: check, score, mask, tap, mix.
+
+    Subclasses set ``query_dim``, ``key_dim`` and ``tap`` and implement
+    ``_scores(query (B, Tq, Dq), keys (B, Tk, Dk)) -> (B, Tq, Tk)``.
+    """
+
+    query_dim: int
+    key_dim: int
+    tap: WeightsTap
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        *,
+        mask: M.Mask | Tensor | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Attend from ``query`` over ``keys``; ``values`` default to ``keys``.
+
+        Args:
+            query: ``(B, Tq, Dq)`` or ``(B, Dq)`` (one decoder step).
+            keys: ``(B, Tk, Dk)``.
+            values: ``(B, Tk, Dv)``; default ``keys``.
+            mask: bool key padding ``(B, Tk)``, bool ``(B|1, Tq|1, Tk)``, or a typed
+                mask; True = attend.
+            lengths: ``(B,)`` valid keys per example (instead of ``mask``).
+
+        Returns:
+            ``(context, weights)``; rows with no valid key give zeros.
+        """
+        check_features("query", query, self.query_dim, ranks=(2, 3))
+        check_features("keys", keys, self.key_dim)
+        single = query.dim() == 2
+        if single:
+            query = query[:, None]  # (B, 1, Dq)
+        b, tq, tk = query.shape[0], query.shape[1], keys.shape[1]
+        if keys.shape[0] != b:
+            raise ValueError(f"keys have batch size {keys.shape[0]}, but query has {b}")
+        if values is None:
+            values = keys
+        elif (
+            not isinstance(values, Tensor)
+            or values.dim() != 3
+            or values.shape[:2] != keys.shape[:2]
+        ):
+            shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
+            raise ValueError(f"values must be (B, Tk, Dv) = ({b}, {tk}, Dv), got {shape}")
+        valid = key_mask(mask, lengths, b, tq, tk, query.device)  # (B|1, Tq|1, Tk)
+        scores = self._scores(query, keys)  # (B, Tq, Tk)
+        weights = masked_softmax(scores, valid)  # (B, Tq, Tk)
+        weights = self.tap(weights[:, None])[:, 0]  # tap sees (B, 1, Tq, Tk)
+        context = weights @ values  # (B, Tq, Dv)
+        if single:
+            return context[:, 0], weights[:, 0]
+        return context, weights
+
+    def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class AdditiveAttention(ScoredAttention):
     """Bahdanau (additive) attention.
 
     ``e_ij = v^T tanh(W_q q_i + W_k k_j)`` (Bahdanau et al. 2015, eq. 6 with the
@@ -126,58 +189,9 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)  # v_a
         self.tap = WeightsTap()
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        values: Tensor | None = None,
-        *,
-        mask: M.Mask | Tensor | None = None,
-        lengths: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Attend from ``query`` over ``keys``; ``values`` default to ``keys``.
-
-        Args:
-            query: ``(B, Tq, Dq)`` or ``(B, Dq)`` (one decoder step).
-            keys: ``(B, Tk, Dk)``.
-            values: ``(B, Tk, Dv)``; default ``keys``.
-            mask: bool key padding ``(B, Tk)``, bool ``(B|1, Tq|1, Tk)``, or a typed
-                mask; True = attend.
-            lengths: ``(B,)`` valid keys per example (instead of ``mask``).
-
-        Returns:
-            ``(context, weights)``; rows with no valid key give zeros.
-        """
-        return attend(self, query, keys, values, mask, lengths, self._scores)
-
     def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
         qp, kp = self.w_q(query), self.w_k(keys)  # (B, Tq, A), (B, Tk, A)
         return additive_scores(qp, kp, self.v, chunk_size=self.chunk_size)
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"
-
-
-def attend(module, query, keys, values, mask, lengths, score_fn) -> tuple[Tensor, Tensor]:
-    """Shared forward of the additive and Luong layers: check, score, mask, tap, mix."""
-    check_features("query", query, module.query_dim, ranks=(2, 3))
-    check_features("keys", keys, module.key_dim)
-    single = query.dim() == 2
-    if single:
-        query = query[:, None]  # (B, 1, Dq)
-    b, tq, tk = query.shape[0], query.shape[1], keys.shape[1]
-    if keys.shape[0] != b:
-        raise ValueError(f"keys have batch size {keys.shape[0]}, but query has {b}")
-    if values is None:
-        values = keys
-    elif not isinstance(values, Tensor) or values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
-        shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-        raise ValueError(f"values must be (B, Tk, Dv) = ({b}, {tk}, Dv), got {shape}")
-    valid = key_mask(mask, lengths, b, tq, tk, query.device)  # (B|1, Tq|1, Tk)
-    scores = score_fn(query, keys)  # (B, Tq, Tk)
-    weights = masked_softmax(scores, valid)  # (B, Tq, Tk)
-    weights = module.tap(weights[:, None])[:, 0]  # tap sees (B, 1, Tq, Tk)
-    context = weights @ values  # (B, Tq, Dv)
-    if single:
-        return context[:, 0], weights[:, 0]
-    return context, weights

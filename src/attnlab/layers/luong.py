@@ -5,16 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from attnlab.layers.additive import additive_scores, attend
+from attnlab.layers.additive import ScoredAttention, additive_scores
 from attnlab.layers.core import WeightsTap
-from attnlab.ops import masks as M
 
 __all__ = ["LUONG_SCORES", "LuongAttention"]
 
 LUONG_SCORES = ("dot", "general", "concat")
 
 
-class LuongAttention(nn.Module):
+class LuongAttention(ScoredAttention):
     """Global attention of Luong et al. 2015, "Effective Approaches to Attention-based
     Neural Machine Translation", eq. 7-8.
 
@@ -89,30 +88,6 @@ class LuongAttention(nn.Module):
             self.w_k = nn.Linear(key_dim, hidden_dim, bias=False)  # W_a acting on h_s
             self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)
         self.tap = WeightsTap()
-
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        values: Tensor | None = None,
-        *,
-        mask: M.Mask | Tensor | None = None,
-        lengths: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Attend from ``query`` over ``keys``; ``values`` default to ``keys``.
-
-        Args:
-            query: ``(B, Tq, Dq)`` or ``(B, Dq)`` (one decoder step).
-            keys: ``(B, Tk, Dk)``.
-            values: ``(B, Tk, Dv)``; default ``keys``.
-            mask: bool key padding ``(B, Tk)``, bool ``(B|1, Tq|1, Tk)``, or a typed
-                mask; True = attend.
-            lengths: ``(B,)`` valid keys per example (instead of ``mask``).
-
-        Returns:
-            ``(context, weights)``; rows with no valid key give zeros.
-        """
-        return attend(self, query, keys, values, mask, lengths, self._scores)
 
     def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
         if self.score == "dot":

@@ -74,9 +74,10 @@ class MiniLMClassifier(nn.Module):
             hf_config._attn_implementation = config.attn_implementation
             self.encoder = AutoModel.from_config(hf_config)
         width = self.encoder.config.hidden_size
-        # A dot-product query starts near uniform weights, i.e. the mean pooling the
-        # sentence-transformers checkpoint was trained with.
+        # A zero query gives uniform weights: training starts from exactly the mean
+        # pooling the sentence-transformers checkpoint was trained with.
         self.pool = AttentionPooling(width)
+        nn.init.zeros_(self.pool.query)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, num_classes)
         self.train()  # from_pretrained leaves the encoder in eval mode (dropout off)
