@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "attention": "attnlab.ops",
     "attention_weights": "attnlab.ops",
+    "attention_stats": "attnlab.ops",
+    "linear_attention": "attnlab.ops",
     "explain": "attnlab.ops",
     "masks": "attnlab.ops",
     "ops": "attnlab.ops",

@@ -15,7 +15,7 @@ from attnlab.train.module import warmup_linear
 def test_defaults_per_model_and_data():
     assert make_config("mr", "bilstm-attn").train.lr == 2e-3
     mini = make_config("mr", "minilm")
-    assert mini.train.lr == 5e-5 and mini.train.batch_size == 32
+    assert mini.train.lr == 1e-4 and mini.train.epochs == 4 and mini.train.batch_size == 32
     zh = make_config("zh-reviews", "transformer")
     assert zh.train.max_len == 160 and zh.model_config.embeddings == "random"
 

@@ -97,11 +97,11 @@ class MiniLMClassifier(nn.Module):
     description="fine-tuned pretrained MiniLM-L6 (packaged, offline) + attention pooling",
     tokenizer="minilm",
     train_defaults={
-        "lr": 5e-5,
-        "epochs": 3,
+        "lr": 1e-4,  # measured on mr: 85.8% (4 epochs) vs 84.9-85.3% at 5e-5
+        "epochs": 4,
         "batch_size": 32,
         "weight_decay": 0.01,
-        "patience": 1,
+        "patience": 2,
     },
 )
 def minilm(config: MiniLMConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
