@@ -30,7 +30,10 @@ CHROMIUM_ARGS = [
 def browser():
     """Headless Debian Chromium driven by Playwright, shared by the browser tests."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+        reason = f"{CHROMIUM} not installed (apt-get install chromium)"
+        if os.environ.get("ATTNLAB_REQUIRE_BROWSER") == "1":  # CI: a skip would hide failures
+            pytest.fail(reason)
+        pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
