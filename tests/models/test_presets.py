@@ -10,13 +10,14 @@ import torch
 
 from attnlab.layers import WeightsTap
 from attnlab.models import create_model, get_model, list_models
+from attnlab.models.text import TextDims
 from attnlab.train import pooling_weights
 
 PRESETS = [m.name for m in list_models("text")]
 
 
 def _can_build(name: str) -> bool:
-    if get_model(name).tokenizer == "trained":
+    if "tokenizer" not in get_model(name).data_defaults:
         return True
     import importlib.util
 
@@ -38,7 +39,8 @@ def test_forward_backward_tiny_batch(name):
     assert dataclasses.is_dataclass(spec.config_cls)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.default_config().dropout = 0.3
-    model = create_model(name, vocab_size=50, num_classes=3)
+    vocab = get_model(name).example_dims.vocab_size if name == "minilm" else 50
+    model = create_model(name, dims=TextDims(vocab_size=vocab, num_classes=3))
     assert all(m.training for m in model.modules())  # dropout active while training
     ids = torch.randint(1, 50, (3, 7))  # (B, T)
     lengths = torch.tensor([7, 4, 1])
@@ -69,7 +71,7 @@ def test_create_model_checks_config_type():
     from attnlab.models.text import TransformerConfig
 
     with pytest.raises(TypeError, match="takes a BiLSTMAttnConfig, got TransformerConfig"):
-        create_model("bilstm-attn", TransformerConfig(), vocab_size=10, num_classes=2)
+        create_model("bilstm-attn", TransformerConfig(), dims=TextDims(10, 2))
 
 
 def test_load_embeddings_projects_and_keeps_padding_zero():

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from attnlab.layers import AttentionPooling
 from attnlab.models.pretrained import pretrained_dir
 from attnlab.models.registry import register
+from attnlab.models.text import TextDims
 
 __all__ = ["MiniLMClassifier", "MiniLMConfig", "minilm"]
 
@@ -94,8 +95,10 @@ class MiniLMClassifier(nn.Module):
     "minilm",
     task="text",
     config=MiniLMConfig,
+    dims=TextDims,
+    example_dims=TextDims(vocab_size=30522, num_classes=2),
     description="fine-tuned pretrained MiniLM-L6 (packaged, offline) + attention pooling",
-    tokenizer="minilm",
+    data_defaults={"tokenizer": "minilm"},
     train_defaults={
         "lr": 1e-4,  # measured on mr: 85.8% (4 epochs) vs 84.9-85.3% at 5e-5
         "epochs": 4,
@@ -104,6 +107,13 @@ class MiniLMClassifier(nn.Module):
         "patience": 2,
     },
 )
-def minilm(config: MiniLMConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
-    """Preset ``minilm`` (``vocab_size`` is fixed by the pretrained tokenizer)."""
-    return MiniLMClassifier(config, num_classes=num_classes)
+def minilm(config: MiniLMConfig, dims: TextDims) -> nn.Module:
+    """Preset ``minilm`` (the vocabulary is fixed by the pretrained tokenizer)."""
+    model = MiniLMClassifier(config, num_classes=dims.num_classes)
+    expected = model.encoder.config.vocab_size
+    if dims.vocab_size != expected:
+        raise ValueError(
+            f"minilm needs its own tokenizer ({expected} tokens), got a vocabulary of "
+            f"{dims.vocab_size}; use data.tokenizer=minilm"
+        )
+    return model

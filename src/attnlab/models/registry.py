@@ -1,25 +1,39 @@
 """Registry of named model presets, so ``attnlab ls`` lists them and one test sweeps them all.
 
-A preset is a small function registered with :func:`register`: it takes the preset's
-frozen config dataclass plus the sizes that depend on the data (vocabulary, classes) and
-returns the ``nn.Module``.
+A preset is a small function registered with :func:`register`. It belongs to one task
+(``"text"``, ``"translate"``, ``"image"``, ``"caption"``) and is built from its frozen config
+dataclass and the task's typed *dims*: the sizes that depend on the data (vocabulary,
+classes, image shape), e.g. :class:`~attnlab.models.text.TextDims`.
 
 Example:
     >>> from attnlab.models import create_model
-    >>> model = create_model("bilstm-attn", vocab_size=100, num_classes=2)
+    >>> from attnlab.models.text import TextDims
+    >>> model = create_model("bilstm-attn", dims=TextDims(vocab_size=100, num_classes=2))
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-__all__ = ["MODELS", "ModelSpec", "create_model", "get_model", "list_models", "register"]
+__all__ = [
+    "FAMILIES",
+    "MODELS",
+    "ModelSpec",
+    "create_model",
+    "get_model",
+    "list_models",
+    "register",
+]
+
+#: Model family modules, imported on first use so their ``@register`` decorators run.
+FAMILIES = ("text", "minilm", "seq2seq", "vision", "captioning")
 
 
 @dataclass(frozen=True)
@@ -28,27 +42,38 @@ class ModelSpec:
 
     Attributes:
         name: the name used on the command line (``bilstm-attn``).
-        task: what it does (``"text"`` classification).
+        task: the task family it belongs to (``"text"``, ``"translate"``, ...).
         config_cls: its frozen config dataclass (defaults = the preset).
-        build: ``build(config, *, vocab_size, num_classes) -> nn.Module``.
+        dims_cls: the dims dataclass its builder takes (sizes that come from the data).
+        build: ``build(config, dims) -> nn.Module``.
         description: one line for ``attnlab ls``.
-        tokenizer: ``"trained"`` (a tokenizer trained on the data) or a pretrained name.
-        train_defaults: training settings that suit this model (``lr``, ``epochs``, ...).
+        example_dims: typical dims (``attnlab ls`` counts parameters with them; the preset
+            sweep builds every model with them).
+        train_defaults: engine settings that suit this model (``lr``, ``epochs``, ...).
+        data_defaults: task data settings that suit it (e.g. the pretrained tokenizer).
     """
 
     name: str
     task: str
     config_cls: type
-    build: Callable[..., nn.Module]
+    dims_cls: type
+    build: Callable[[Any, Any], nn.Module]
     description: str
-    tokenizer: str = "trained"
+    example_dims: Any
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
+    data_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def default_config(self) -> Any:
         return self.config_cls()
 
     def config_from_dict(self, values: Mapping[str, Any]) -> Any:
-        """The config dataclass from a JSON dict (unknown keys are an error)."""
+        """The config dataclass from a JSON dict.
+
+        Raises:
+            ValueError: unknown keys (the message lists the fields).
+        """
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{self.name} model config must be an object, got {values!r}")
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -56,6 +81,11 @@ class ModelSpec:
                 f"{self.name} config has no field(s) {unknown}; fields: {sorted(names)}"
             )
         return self.config_cls(**values)
+
+    def num_parameters(self, dims: Any = None) -> int:
+        """Parameters of the default config built with ``dims`` (default: the example)."""
+        model = create_model(self.name, dims=self.example_dims if dims is None else dims)
+        return sum(p.numel() for p in model.parameters())
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -66,17 +96,29 @@ def register(
     *,
     task: str,
     config: type,
+    dims: type,
     description: str,
-    tokenizer: str = "trained",
+    example_dims: Any,
     train_defaults: Mapping[str, Any] | None = None,
+    data_defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a preset builder under ``name``."""
+    """Decorator registering ``build(config, dims) -> nn.Module`` as preset ``name``."""
+    if not isinstance(example_dims, dims):
+        raise TypeError(f"example_dims of {name!r} must be a {dims.__name__}")
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in MODELS:
             raise ValueError(f"model preset {name!r} is already registered")
         MODELS[name] = ModelSpec(
-            name, task, config, fn, description, tokenizer, dict(train_defaults or {})
+            name=name,
+            task=task,
+            config_cls=config,
+            dims_cls=dims,
+            build=fn,
+            description=description,
+            example_dims=example_dims,
+            train_defaults=dict(train_defaults or {}),
+            data_defaults=dict(data_defaults or {}),
         )
         return fn
 
@@ -84,31 +126,45 @@ def register(
 
 
 def _ensure_loaded() -> None:
-    # Importing the family modules runs their @register decorators (in listing order).
-    for family in ("text", "minilm"):
-        importlib.import_module(f"attnlab.models.{family}")
+    for family in FAMILIES:
+        if importlib.util.find_spec(f"attnlab.models.{family}") is not None:
+            importlib.import_module(f"attnlab.models.{family}")
 
 
 def list_models(task: str | None = None) -> list[ModelSpec]:
-    """All registered presets (optionally only those of one task)."""
+    """All registered presets, in registration order (optionally only one task's)."""
     _ensure_loaded()
     return [m for m in MODELS.values() if task is None or m.task == task]
 
 
-def get_model(name: str) -> ModelSpec:
-    """The preset called ``name``.
+def get_model(name: str, *, task: str | None = None) -> ModelSpec:
+    """The preset called ``name`` (of ``task``, when given).
 
     Raises:
-        ValueError: unknown name (the message lists the known ones).
+        ValueError: unknown name (the message lists the presets, of ``task`` when given),
+            or a preset of another task (the message says which).
     """
     _ensure_loaded()
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; presets: {', '.join(MODELS)}")
-    return MODELS[name]
+        known = [m.name for m in MODELS.values() if task is None or m.task == task]
+        where = f" for task {task!r}" if task else ""
+        raise ValueError(f"unknown model {name!r}{where}; presets: {', '.join(known)}")
+    spec = MODELS[name]
+    if task is not None and spec.task != task:
+        known = ", ".join(m.name for m in MODELS.values() if m.task == task)
+        raise ValueError(
+            f"model {name!r} belongs to task {spec.task!r}, not {task!r}; {task} presets: {known}"
+        )
+    return spec
 
 
-def create_model(name: str, config: Any = None, *, vocab_size: int, num_classes: int) -> nn.Module:
-    """Build preset ``name`` (with its default config unless ``config`` is given)."""
+def create_model(name: str, config: Any = None, *, dims: Any) -> nn.Module:
+    """Build preset ``name`` with ``dims`` (and its default config unless ``config`` is given).
+
+    Raises:
+        ValueError: unknown preset.
+        TypeError: ``config`` or ``dims`` of the wrong type for this preset.
+    """
     spec = get_model(name)
     if config is None:
         config = spec.default_config()
@@ -116,6 +172,8 @@ def create_model(name: str, config: Any = None, *, vocab_size: int, num_classes:
         raise TypeError(
             f"model {name!r} takes a {spec.config_cls.__name__}, got {type(config).__name__}"
         )
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    return spec.build(config, vocab_size=vocab_size, num_classes=num_classes)
+    if not isinstance(dims, spec.dims_cls):
+        raise TypeError(
+            f"model {name!r} is built with {spec.dims_cls.__name__}, got {type(dims).__name__}"
+        )
+    return spec.build(config, dims)

@@ -9,7 +9,7 @@ the Transformer's self-attention through each block's ``AttentionCore``, where
 
 Example:
     >>> import torch
-    >>> model = BiLSTMAttention(BiLSTMAttnConfig(), vocab_size=100, num_classes=2)
+    >>> model = BiLSTMAttention(BiLSTMAttnConfig(), TextDims(vocab_size=100, num_classes=2))
     >>> model(torch.randint(1, 100, (3, 7)), torch.tensor([7, 5, 2])).shape
     torch.Size([3, 2])
 """
@@ -30,6 +30,7 @@ __all__ = [
     "BiLSTMAttention",
     "BiLSTMAttnConfig",
     "TransformerClassifier",
+    "TextDims",
     "TransformerConfig",
     "bilstm_attn",
     "load_embeddings",
@@ -38,6 +39,25 @@ __all__ = [
 
 #: Where token embeddings may start from: random, or a packaged pretrained encoder.
 EMBEDDINGS = ("random", "minilm")
+
+
+@dataclass(frozen=True)
+class TextDims:
+    """Sizes a text classifier takes from its data.
+
+    Attributes:
+        vocab_size: number of token ids (id 0 is padding).
+        num_classes: number of labels C.
+    """
+
+    vocab_size: int
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
 
 
 def _check_embeddings(value: str) -> None:
@@ -108,16 +128,16 @@ class BiLSTMAttention(nn.Module):
 
     Args:
         config: sizes and dropout.
-        vocab_size: number of token ids (id 0 is padding).
-        num_classes: number of labels C.
+        dims: vocabulary size (id 0 is padding) and number of labels C.
 
     Shapes:
         ``input_ids (B, T)``, ``lengths (B,)`` -> logits ``(B, C)``.
     """
 
-    def __init__(self, config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) -> None:
+    def __init__(self, config: BiLSTMAttnConfig, dims: TextDims) -> None:
         super().__init__()
         self.config = config
+        vocab_size, num_classes = dims.vocab_size, dims.num_classes
         self.embed = nn.Embedding(vocab_size, config.embed_dim, padding_idx=0)
         self.lstm = nn.LSTM(
             config.embed_dim,
@@ -179,16 +199,16 @@ class TransformerClassifier(nn.Module):
 
     Args:
         config: sizes and dropout.
-        vocab_size: number of token ids (id 0 is padding).
-        num_classes: number of labels C.
+        dims: vocabulary size (id 0 is padding) and number of labels C.
 
     Shapes:
         ``input_ids (B, T)``, ``lengths (B,)`` -> logits ``(B, C)``.
     """
 
-    def __init__(self, config: TransformerConfig, *, vocab_size: int, num_classes: int) -> None:
+    def __init__(self, config: TransformerConfig, dims: TextDims) -> None:
         super().__init__()
         self.config = config
+        vocab_size, num_classes = dims.vocab_size, dims.num_classes
         e = config.embed_dim
         self.embed = nn.Embedding(vocab_size, e, padding_idx=0)
         self.pos = nn.Embedding(config.max_positions, e)
@@ -225,21 +245,25 @@ class TransformerClassifier(nn.Module):
     "bilstm-attn",
     task="text",
     config=BiLSTMAttnConfig,
+    dims=TextDims,
+    example_dims=TextDims(vocab_size=8000, num_classes=2),
     description="BiLSTM + attention pooling text classifier (Zhou et al. 2016)",
     train_defaults={"epochs": 5},
 )
-def bilstm_attn(config: BiLSTMAttnConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
+def bilstm_attn(config: BiLSTMAttnConfig, dims: TextDims) -> nn.Module:
     """Preset ``bilstm-attn``."""
-    return BiLSTMAttention(config, vocab_size=vocab_size, num_classes=num_classes)
+    return BiLSTMAttention(config, dims)
 
 
 @register(
     "transformer",
     task="text",
     config=TransformerConfig,
+    dims=TextDims,
+    example_dims=TextDims(vocab_size=8000, num_classes=2),
     description="small pre-norm Transformer encoder + attention pooling, padding masks",
     train_defaults={"lr": 1e-3, "epochs": 5},
 )
-def transformer(config: TransformerConfig, *, vocab_size: int, num_classes: int) -> nn.Module:
+def transformer(config: TransformerConfig, dims: TextDims) -> nn.Module:
     """Preset ``transformer``."""
-    return TransformerClassifier(config, vocab_size=vocab_size, num_classes=num_classes)
+    return TransformerClassifier(config, dims)

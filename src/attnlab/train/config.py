@@ -45,7 +45,8 @@ class TrainConfig:
         seed: seeds the split, the initialisation and the batch order.
         precision: ``"32"`` or ``"bf16"`` (bf16 mixed precision).
         max_len: tokens kept per text.
-        tokenizer: ``"wordpiece"``, ``"bpe"``, ``"char"``, or ``"auto"`` (by language).
+        tokenizer: ``"wordpiece"``, ``"bpe"``, ``"char"``, ``"auto"`` (by language), or a
+            packaged pretrained model's (``"minilm"``).
         vocab_size: vocabulary of a trained tokenizer.
         label_smoothing: cross-entropy label smoothing.
         val_fraction: share of each class held out for validation.
@@ -237,7 +238,9 @@ def make_config(
     """The run config for ``model`` on ``data``: the model's training defaults, the data
     set's (Chinese gets a character tokenizer), then ``overrides``, then ``epochs``."""
     spec = get_model(model)
-    train = dataclasses.replace(TrainConfig(), **dict(spec.train_defaults))
+    train = dataclasses.replace(
+        TrainConfig(), **dict(spec.train_defaults), **dict(spec.data_defaults)
+    )
     model_config = spec.default_config()
     if data == "zh-reviews" and model != "minilm":
         train = dataclasses.replace(train, max_len=160, vocab_size=6000)

@@ -24,8 +24,9 @@ from attnlab.data.batching import BucketBatchSampler, EncodedDataset, collate
 from attnlab.data.datasets import DATASETS, load_data
 from attnlab.data.text import Splits, TextDataset
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
-from attnlab.models.pretrained import pretrained_dir
-from attnlab.models.registry import create_model, get_model
+from attnlab.models.pretrained import PRETRAINED, pretrained_dir
+from attnlab.models.registry import create_model
+from attnlab.models.text import TextDims
 from attnlab.train.config import RunConfig
 from attnlab.train.run import CONFIG, Run, load_run, save_run
 
@@ -68,10 +69,9 @@ def load_splits(config: RunConfig) -> Splits:
 
 
 def make_tokenizer(config: RunConfig, train: TextDataset, language: str) -> TextTokenizer:
-    spec = get_model(config.model)
     t = config.train
-    if spec.tokenizer != "trained":
-        return TextTokenizer.load(pretrained_dir(spec.tokenizer), max_len=t.max_len)
+    if t.tokenizer in PRETRAINED:
+        return TextTokenizer.load(pretrained_dir(t.tokenizer), max_len=t.max_len)
     kind = t.tokenizer if t.tokenizer != "auto" else ("char" if language == "zh" else "wordpiece")
     return train_tokenizer(train.texts, kind=kind, vocab_size=t.vocab_size, max_len=t.max_len)
 
@@ -219,7 +219,9 @@ def train_text(
     )
     labels = splits.train.label_names
     model = create_model(
-        config.model, config.model_config, vocab_size=tokenizer.vocab_size, num_classes=len(labels)
+        config.model,
+        config.model_config,
+        dims=TextDims(vocab_size=tokenizer.vocab_size, num_classes=len(labels)),
     )
     source = getattr(config.model_config, "embeddings", "random")
     if source != "random" and not resume:

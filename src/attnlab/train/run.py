@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from attnlab.data.tokenizers import TextTokenizer
 from attnlab.layers.core import WeightsTap
 from attnlab.models.registry import create_model
+from attnlab.models.text import TextDims
 from attnlab.train.config import RunConfig
 
 __all__ = ["Prediction", "Run", "load_run", "pooling_weights", "save_run"]
@@ -190,7 +191,9 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> Run:
         # The saved weights replace the pretrained ones: skip loading those twice.
         model_config = dataclasses.replace(model_config, pretrained=False)
     model = create_model(
-        config.model, model_config, vocab_size=meta["vocab_size"], num_classes=len(meta["labels"])
+        config.model,
+        model_config,
+        dims=TextDims(vocab_size=meta["vocab_size"], num_classes=len(meta["labels"])),
     )
     load_model(model, str(run_dir / WEIGHTS), device=str(device))
     tokenizer = TextTokenizer.load(run_dir, max_len=config.train.max_len)
