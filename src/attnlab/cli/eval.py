@@ -1,4 +1,4 @@
-"""``attnlab eval RUN_DIR [--data ...]``: accuracy, macro-F1 and confusion matrix of a run."""
+"""``attnlab eval RUN_DIR [--data ...]``: test metrics of a trained run."""
 
 from __future__ import annotations
 
@@ -13,37 +13,39 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "another data set or file given with --data (all of its rows).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `attnlab train`")
-    p.add_argument("--data", help="packaged data set or .csv/.tsv/.jsonl file")
-    p.add_argument("--text-column", help="text column of a data file (default: the run's)")
-    p.add_argument("--label-column", help="label column of a data file (default: the run's)")
+    p.add_argument("--data", help="packaged data set or data file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="data setting for --data, e.g. data.text_column=review (repeatable)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.data import load_data
-    from attnlab.train import evaluate, load_run, load_splits
+    import dataclasses
+
+    from attnlab.runs import apply_overrides, load_run
 
     run_ = load_run(args.run_dir)
     cfg = run_.config
-    if args.data is None or args.data == cfg.data:
-        data = load_splits(cfg).test.relabel(run_.labels)
-        where = f"{cfg.data} (test split, seed {cfg.train.seed})"
+    seed = cfg.train.seed
+    if args.data is None or args.data == cfg.data.name:
+        if args.overrides:
+            raise ValueError("--set needs --data naming another data set or file")
+        split = run_.task.load_splits(cfg.data, seed=seed).test
+        where = f"{cfg.data.name} (test split, seed {seed})"
     else:
-        data = load_data(
-            args.data,
-            text_column=args.text_column or cfg.text_column,
-            label_column=args.label_column or cfg.label_column,
-        ).relabel(run_.labels)
-        where = f"{args.data} (all {len(data)} examples)"
-    m = evaluate(run_, data)
+        other = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, name=args.data))
+        other = apply_overrides(other, [f"data.{o.removeprefix('data.')}" for o in args.overrides])
+        split = run_.task.evaluation_data(other.data)
+        where = f"{args.data} (all {len(split)} examples)"
+    metrics = run_.task.evaluate(run_, split)
     print(f"{cfg.model} on {where}")
-    print(f"accuracy: {m['accuracy']:.2%}")
-    print(f"macro-F1: {m['macro_f1']:.2%}")
-    print("confusion (rows: true, columns: predicted):")
-    width = max(len(x) for x in run_.labels)
-    print(" " * (width + 2) + " ".join(f"{x[:8]:>8}" for x in run_.labels))
-    for name, row in zip(run_.labels, m["confusion"], strict=True):
-        print(f"  {name:<{width}}" + " ".join(f"{v:>8}" for v in row))
+    print(run_.task.format_metrics(metrics, run_))
     return 0

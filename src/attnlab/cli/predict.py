@@ -1,4 +1,4 @@
-"""``attnlab predict RUN_DIR "text" ...``: label, probability and most-attended tokens."""
+"""``attnlab predict RUN_DIR INPUT ...``: what a trained run predicts for each input."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict",
-        help="classify texts with a trained run",
-        description="For each text print one line: the predicted label, its probability and "
-        "the tokens the attention pooling weighted most.",
+        help="predict with a trained run (texts for text classifiers)",
+        description="For each input print one line: the predicted label, its probability and "
+        "what the model's attention weighted most.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `attnlab train`")
-    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="texts (or files, per task)")
     p.add_argument("--top", type=int, default=3, help="most-attended tokens shown (default 3)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -21,10 +21,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnlab.train import load_run
+    import sys
 
+    from attnlab.runs import load_run
+
+    if args.top < 0:
+        raise ValueError(f"--top must be >= 0, got {args.top}")
     run_ = load_run(args.run_dir)
-    for pred in run_.predict(args.texts):
+    if run_.task.name != "text":
+        raise ValueError(f"{args.run_dir} is a {run_.task.name!r} run; predict takes text runs")
+    for pred in run_.predict(args.inputs):
         tops = ", ".join(f"{t} ({w:.2f})" for t, w in pred.top_tokens(args.top))
         print(f"{pred.label}\t{pred.probability:.3f}\t{tops}")
+        if pred.truncated:
+            limit = run_.tokenizer.max_len
+            print(f"note: input cut to its first {limit} tokens (data.max_len)", file=sys.stderr)
     return 0

@@ -1,103 +1,114 @@
-"""``attnlab train text --data mr --model bilstm-attn``: train, evaluate, save a run."""
+"""``attnlab train TASK --data ... --model ...``: train, evaluate and save a run."""
 
 from __future__ import annotations
 
 import argparse
 
+from attnlab.tasks import TASKS
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
-        help="train a model (text classification)",
-        description="Train a model on a data set and save the run folder.",
+        help="train a model of a task (" + ", ".join(TASKS) + ")",
+        description="Train a model on a data set, evaluate it on the held-out test split and "
+        "save the run folder (safetensors weights, config, data artifacts, metrics).",
     )
     tasks = p.add_subparsers(dest="task", metavar="TASK", required=True)
-    t = tasks.add_parser(
-        "text",
-        help="text classification",
-        description="Train a text classifier, evaluate it on the held-out test split and "
-        "save weights (safetensors), config and tokenizer in the run folder.",
-        epilog="example: attnlab train text --data mr --model bilstm-attn --out runs/demo --report",
-    )
-    t.add_argument(
-        "--data",
-        help="packaged data set (attnlab data list) or a .csv/.tsv/.jsonl file (default mr)",
-    )
-    t.add_argument("--model", help="model preset, see attnlab ls (default bilstm-attn)")
-    t.add_argument(
-        "--config",
-        metavar="FILE.toml",
-        help="run config file (data, model, [train], [model_config]); flags override it",
-    )
-    t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
-    t.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting, e.g. train.lr=1e-3 or model.hidden_dim=256 (repeatable)",
-    )
-    t.add_argument("--out", help="run folder (default runs/DATA-MODEL)")
-    t.add_argument("--report", action="store_true", help="write RUN_DIR/report.html")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    t.add_argument("--test-data", help="separate test file (default: test split of --data)")
-    t.add_argument("--text-column", help="text column of a data file (default text)")
-    t.add_argument("--label-column", help="label column of a data file (default label)")
-    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    t.add_argument("--debug", action="store_true", help="show tracebacks")
-    t.set_defaults(func=run)
+    for info in TASKS.values():
+        t = tasks.add_parser(
+            info.name,
+            help=info.description,
+            description=f"Train a {info.description} model. Settings: --set section.field=value "
+            "(sections train., model., data.; `attnlab ls` lists the presets).",
+            epilog=f"example: attnlab train {info.name} --data {info.default_data} --out runs/demo --report",
+        )
+        t.add_argument(
+            "--data",
+            help=f"packaged data set (attnlab data list) or a data file (default {info.default_data})",
+        )
+        t.add_argument("--model", help="model preset, see attnlab ls")
+        t.add_argument(
+            "--config",
+            metavar="FILE.toml",
+            help="run config file (data, model, [train], [data], [model_config]); flags override it",
+        )
+        t.add_argument("--epochs", type=int, help="most epochs (early stopping may end sooner)")
+        t.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a setting, e.g. train.lr=1e-3, model.hidden_dim=256, data.max_len=128",
+        )
+        for flag in info.flags:
+            t.add_argument(flag.flag, dest=f"flag:{flag.setting}", metavar="VALUE", help=flag.help)
+        t.add_argument("--devices", type=int, help="processes (CPU) or GPUs per machine (DDP)")
+        t.add_argument("--num-nodes", type=int, help="machines taking part (torchrun / SLURM)")
+        t.add_argument("--precision", choices=("32", "bf16-mixed"), help="numeric precision")
+        t.add_argument("--out", help="run folder (default runs/DATA-MODEL)")
+        t.add_argument("--report", action="store_true", help="write RUN_DIR/report.html")
+        t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+        t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        t.add_argument("--debug", action="store_true", help="show tracebacks")
+        t.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
     import re
-    import warnings
     from pathlib import Path
 
-    import lightning  # noqa: F401  (sets its loggers up; quieted below)
+    from attnlab.runs import make_config, read_config_file
+    from attnlab.train import fit
+    from attnlab.train.distributed import env_rank
 
-    from attnlab.train import make_config, read_config_file, train_text
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*litlogger.*")
     run_fields, file_overrides = read_config_file(args.config) if args.config else ({}, [])
-
-    def pick(name: str, default: str | None) -> str | None:
-        value = getattr(args, name)
-        return value if value is not None else run_fields.get(name, default)
-
+    if run_fields.get("task", args.task) != args.task:
+        raise ValueError(f"{args.config} is a {run_fields['task']!r} config, not {args.task!r}")
+    flags = [
+        f"{key.removeprefix('flag:')}={value}"
+        for key, value in vars(args).items()
+        if key.startswith("flag:") and value is not None
+    ]
+    engine = [
+        f"train.{name}={value}"
+        for name, value in (
+            ("devices", args.devices),
+            ("num_nodes", args.num_nodes),
+            ("precision", args.precision),
+        )
+        if value is not None
+    ]
+    data = args.data or run_fields.get("data") or TASKS[args.task].default_data
     config = make_config(
-        pick("data", "mr"),
-        pick("model", "bilstm-attn"),
-        overrides=[*file_overrides, *args.overrides],
+        args.task,
+        data,
+        args.model or run_fields.get("model"),
+        overrides=[*file_overrides, *flags, *engine, *args.overrides],
         epochs=args.epochs,
-        test_data=pick("test_data", None),
-        text_column=pick("text_column", "text"),
-        label_column=pick("label_column", "label"),
     )
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data).stem)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(config.data.name).stem)
     out = args.out or f"runs/{stem}-{config.model}"
-    print(f"training {config.model} on {config.data} -> {out}", flush=True)
-    result = train_text(
-        config,
-        out,
-        report=args.report,
-        resume=args.resume,
-        progress=not args.no_progress,
-        log=lambda s: print(s, flush=True),
-    )
-    m = result.metrics
-    base = m["baseline"]
-    print(
-        f"test accuracy: {m['test_acc']:.2%}  (macro-F1 {m['test_f1']:.2%}, "
-        f"{m['test_n']} examples; TF-IDF + LR baseline {base['accuracy']:.2%}) "
-        f"in {result.seconds:.0f} s"
-    )
+    rank0 = env_rank() == 0
+
+    def say(line: str) -> None:
+        if rank0:
+            print(line, flush=True)
+
+    say(f"training {config.model} on {config.data.name} -> {out}")
+    result = fit(config, out, resume=args.resume, progress=not args.no_progress, log=say)
+    if result is None:  # another process of a multi-process training
+        return 0
+    from attnlab.tasks import get_task
+
+    metrics = result.metrics
+    print(f"{get_task(config.task).summary({**metrics['test'], 'baseline': metrics['baseline']})} "
+          f"in {result.seconds:.0f} s")  # fmt: skip
     print(f"run: {result.run_dir}")
-    if result.report is not None:
-        print(f"report: {result.report}")
+    if args.report:
+        from attnlab.viz.report import write_run_report
+
+        print(f"report: {write_run_report(result.run_dir)}")
     return 0

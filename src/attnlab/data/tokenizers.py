@@ -77,6 +77,12 @@ class TextTokenizer:
             out.append(enc.tokens if enc.tokens else [UNK])
         return out
 
+    def truncated(self, texts: Sequence[str]) -> list[bool]:
+        """Whether each text has more than ``max_len`` tokens (and is cut by :meth:`ids`)."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        return [bool(enc.overflowing) for enc in self.tokenizer.encode_batch(list(texts))]
+
     def pad(self, ids: Sequence[Sequence[int]]) -> dict[str, Tensor]:
         """Pad id lists to ``{"input_ids": (B, T), "lengths": (B,)}``."""
         lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
@@ -108,7 +114,11 @@ class TextTokenizer:
             path = path / FILE
         if not path.is_file():
             raise FileNotFoundError(f"no tokenizer file at {path}")
-        return cls(Tokenizer.from_file(str(path)), max_len=max_len)
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception on malformed files
+            raise ValueError(f"{path}: not a tokenizer file ({e})") from None
+        return cls(tokenizer, max_len=max_len)
 
 
 def train_tokenizer(

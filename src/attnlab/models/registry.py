@@ -84,7 +84,16 @@ class ModelSpec:
 
     def num_parameters(self, dims: Any = None) -> int:
         """Parameters of the default config built with ``dims`` (default: the example)."""
-        model = create_model(self.name, dims=self.example_dims if dims is None else dims)
+        import torch
+
+        # Built on the meta device: shapes only, no memory, no weights read.
+        with torch.device("meta"):
+            config = self.default_config()
+            if "pretrained" in {f.name for f in dataclasses.fields(config)}:
+                config = dataclasses.replace(config, pretrained=False)
+            model = create_model(
+                self.name, config, dims=self.example_dims if dims is None else dims
+            )
         return sum(p.numel() for p in model.parameters())
 
 

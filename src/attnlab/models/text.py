@@ -66,12 +66,16 @@ def _check_embeddings(value: str) -> None:
 
 
 @torch.no_grad()
-def load_embeddings(embed: nn.Embedding, vectors: Tensor) -> None:
+def load_embeddings(embed: nn.Embedding, vectors: Tensor) -> str | None:
     """Initialise ``embed`` from pretrained ``vectors (V, D')``.
 
-    When ``D'`` differs from the embedding size the vectors are projected on their top
-    principal components; they are rescaled to the embedding's current spread. Row 0
-    (padding) stays zero.
+    When ``D'`` differs from the embedding size ``d`` the vectors are projected on their
+    top principal components; they are rescaled to the embedding's current spread. When
+    fewer than ``d`` components exist (a vocabulary smaller than ``d``, or ``D' < d``), the
+    remaining dimensions keep their random initialisation. Row 0 (padding) stays zero.
+
+    Returns:
+        A note saying how many dimensions came from the vectors, when not all did.
     """
     v, d = embed.weight.shape
     if vectors.shape[0] != v:
@@ -79,13 +83,18 @@ def load_embeddings(embed: nn.Embedding, vectors: Tensor) -> None:
     vectors = vectors.float()
     if vectors.shape[1] != d:
         centred = vectors - vectors.mean(0)
-        _, _, basis = torch.linalg.svd(centred[1:], full_matrices=False)  # (D', D')
-        vectors = centred @ basis[:d].T  # (V, d)
-        if vectors.shape[1] < d:
-            raise ValueError(f"cannot project {vectors.shape[1]}-d vectors up to {d}")
-    vectors = vectors * (embed.weight.std() / vectors.std())
-    embed.weight.copy_(vectors)
+        _, _, basis = torch.linalg.svd(centred[1:], full_matrices=False)  # (k, D')
+        vectors = centred @ basis[:d].T  # (V, min(k, d))
+    k = vectors.shape[1]
+    scale = embed.weight.std() / vectors.std().clamp_min(1e-12)
+    embed.weight[:, :k].copy_(vectors * scale)
     embed.weight[0].zero_()
+    if k < d:
+        return (
+            f"only {k} of the {d} embedding dimensions come from the pretrained vectors "
+            f"(vocabulary of {v}); the others stay random"
+        )
+    return None
 
 
 def _check_inputs(input_ids: Tensor, lengths: Tensor) -> None:

@@ -1,133 +1,135 @@
-"""The Lightning module that trains any attnlab text classifier.
-
-AdamW with decoupled weight decay (not on biases, norms or embeddings' padding), a linear
-warm-up then linear decay, cross-entropy, and torchmetrics accuracy / macro-F1.
+"""The LightningModule that trains any task's model: it builds the preset from the dims
+the data gave, asks the task for each step's loss and metrics, and keeps what an exact
+resume needs (the batch position and the random-number state) in every checkpoint.
 """
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import lightning as L
+import numpy as np
 import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torch import nn
 
-from attnlab.train.config import TrainConfig
+from attnlab.models.registry import create_model
+from attnlab.runs.config import RunConfig
+from attnlab.tasks.base import Task
+from attnlab.train.optim import build_optimizer
 
-__all__ = ["BestWeights", "TextClassifierModule", "warmup_linear"]
-
-
-def warmup_linear(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor: linear from 0 to 1 over ``warmup`` steps, then to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    return max(0.0, (total - step) / max(1, total - warmup))
+__all__ = ["TaskModule", "get_rng_state", "set_rng_state"]
 
 
-class TextClassifierModule(L.LightningModule):
-    """Wraps a model ``(input_ids (B, T), lengths (B,)) -> logits (B, C)`` for training.
+def get_rng_state() -> dict[str, Any]:
+    """The Python, NumPy and torch CPU random states, in types a ``weights_only``
+    checkpoint load accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`get_rng_state` returned."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+
+
+class TaskModule(L.LightningModule):
+    """Trains ``config.model`` on a task. The model is built in :meth:`configure_model`,
+    once the data module knows the dims (on every process, after rank 0 built the
+    artifacts).
 
     Args:
-        model: the classifier.
-        num_classes: number of labels C.
-        train: training settings (lr, weight decay, warm-up, label smoothing).
-        total_steps: optimizer steps of the whole run (for the schedule).
+        task: the task family.
+        config: the run config.
+        log_fn: where status lines go (rank 0).
+        fresh: initialise the model from the task's artifacts (False when resuming: the
+            checkpoint's weights replace it).
     """
 
-    def __init__(
-        self, model: nn.Module, *, num_classes: int, train: TrainConfig, total_steps: int
-    ) -> None:
+    def __init__(self, task: Task, config: RunConfig, *, log_fn=print, fresh: bool = True) -> None:
         super().__init__()
-        self.model = model
-        self.cfg = train
-        self.total_steps = max(1, total_steps)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.task, self.config = task, config
+        self.log_fn, self.fresh = log_fn, fresh
+        self.model: nn.Module | None = None
+        self._rng_at_batch: dict[str, Any] | None = None
 
-    def forward(self, input_ids: Tensor, lengths: Tensor) -> Tensor:
-        return self.model(input_ids, lengths)
+    # -- model ------------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        dm = self.trainer.datamodule
+        self.model = create_model(self.config.model, self.config.model_config, dims=dm.dims)
+        n = sum(p.numel() for p in self.model.parameters())
+        self.log_fn(f"model {self.config.model}: {n / 1e6:.2f} M parameters, {dm.dims}")
+        # DDP copies rank 0's weights to every process when it wraps the model, so a
+        # data-derived initialisation (pretrained vectors) runs on rank 0 only.
+        if self.fresh and self.global_rank == 0:
+            self.task.init_model(self.model, dm.artifacts, self.config.data, log=self.log_fn)
+        self.train_metrics = nn.ModuleDict(self.task.metrics(dm.dims))
+        self.val_metrics = nn.ModuleDict(self.task.metrics(dm.dims))
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        logits = self(batch["input_ids"], batch["lengths"])
-        loss = F.cross_entropy(
-            logits.float(), batch["labels"], label_smoothing=self.cfg.label_smoothing
-        )
-        self.train_acc(logits, batch["labels"])
-        n = len(batch["labels"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, batch_size=n)
-        return loss
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        logits = self(batch["input_ids"], batch["lengths"])
-        loss = F.cross_entropy(logits.float(), batch["labels"])
-        self.val_acc(logits, batch["labels"])
-        self.val_f1(logits, batch["labels"])
-        n = len(batch["labels"])
-        self.log("val_loss", loss, on_epoch=True, prog_bar=False, batch_size=n)
-        self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log("val_f1", self.val_f1, on_epoch=True, prog_bar=False, batch_size=n)
+    # -- steps ------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Lightning sets the epoch of a loader's `sampler`, not of its batch sampler: the
+        # bucket sampler's order depends on it (and the loader reads it at the first batch).
+        sampler = getattr(self.trainer.train_dataloader, "batch_sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.current_epoch)
+        self._rng_at_batch = get_rng_state()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # The random state the next batch starts from: an interruption during that batch
+        # resumes from here and repeats it exactly.
+        self._rng_at_batch = get_rng_state()
+
+    def training_step(self, batch: dict, batch_idx: int):
+        t = self.config.train
+        batch = self.task.transform(batch, epoch=self.current_epoch, index=batch_idx, seed=t.seed)
+        out = self.task.step(self.model, batch, label_smoothing=t.label_smoothing)
+        self.log("train_loss", out.loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=out.size, sync_dist=True)  # fmt: skip
+        if out.preds is not None:
+            for name, metric in self.train_metrics.items():
+                metric(out.preds, out.target)
+                self.log(f"train_{name}", metric, on_step=False, on_epoch=True, batch_size=out.size)
+        return out.loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out = self.task.step(self.model, batch, label_smoothing=0.0)
+        self.log("val_loss", out.loss, on_epoch=True, batch_size=out.size, sync_dist=True)
+        if out.preds is not None:
+            for name, metric in self.val_metrics.items():
+                metric.update(out.preds, out.target)
+                self.log(f"val_{name}", metric, on_epoch=True, prog_bar=name == "acc",
+                         batch_size=out.size)  # fmt: skip
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            # Weight decay on matrices only: biases, norms and query vectors stay free.
-            (decay if p.dim() >= 2 and "norm" not in name.lower() else no_decay).append(p)
-        opt = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.cfg.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.cfg.lr,
+        return build_optimizer(
+            self.model, self.config.train, self.trainer.estimated_stepping_batches
         )
-        warm = round(self.cfg.warmup * self.total_steps)
-        total = self.total_steps
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _Schedule(total, warm))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    # -- checkpoints ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        mid_epoch = done < self.trainer.num_training_batches and self._rng_at_batch is not None
+        checkpoint["attnlab"] = {
+            "epoch": self.current_epoch,
+            "consumed": done if mid_epoch else None,
+            "rng": self._rng_at_batch if mid_epoch else get_rng_state(),
+        }
 
-class _Schedule:
-    """Picklable-free callable (its state is two ints) for LambdaLR."""
-
-    def __init__(self, total: int, warmup: int) -> None:
-        self.total, self.warmup = total, warmup
-
-    def __call__(self, step: int) -> float:
-        return warmup_linear(step, self.total, self.warmup)
-
-
-class BestWeights(L.Callback):
-    """Keeps a CPU copy of the weights with the best validation accuracy and restores it
-    when training ends (early stopping then leaves the best model, not the last)."""
-
-    def __init__(self, monitor: str = "val_acc") -> None:
-        self.monitor = monitor
-        self.best: float = float("-inf")
-        self.best_epoch: int = -1
-        self.state: dict[str, Tensor] | None = None
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and float(value) > self.best:
-            self.best = float(value)
-            self.best_epoch = trainer.current_epoch
-            self.state = {
-                k: v.detach().cpu().clone() for k, v in pl_module.model.state_dict().items()
-            }
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.state is not None:
-            pl_module.model.load_state_dict(self.state)
-
-    def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.best = state["best"]
-        self.best_epoch = state["best_epoch"]
-        self.state = state["state"]
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("attnlab")
+        if state:
+            set_rng_state(state["rng"])

@@ -136,17 +136,17 @@ class PretrainedSubject:
 class RunSubject:
     """A trained attnlab text model loaded from its run directory.
 
-    Uses ``attnlab.train.load_run(run_dir)``, which provides ``model``, ``encode``,
-    ``tokens``, ``labels`` and ``predict_proba``.
+    Uses :func:`attnlab.runs.load_run` (a text run: ``model``, ``encode``, ``tokens``,
+    ``labels``).
     """
 
     kind = "run"
 
     def __init__(self, run_dir: str | Path) -> None:
-        from attnlab.train import load_run
+        from attnlab.runs import load_run
 
         self.name = str(run_dir)
-        self.run = load_run(run_dir)
+        self.run = load_run(run_dir, task="text")
         self.model = self.run.model.eval()
         self.labels = [str(x) for x in self.run.labels]
 
@@ -191,12 +191,10 @@ def load_subject(
 
     Raises:
         ValueError: neither or both given.
-        FileNotFoundError: ``run_dir`` does not exist.
+        RunError: ``run_dir`` is not a finished run folder.
     """
     if (run_dir is None) == (pretrained is None):
         raise ValueError("give either a run directory or pretrained=NAME (e.g. 'minilm'), not both")
     if pretrained is not None:
         return PretrainedSubject(pretrained, max_tokens=max_tokens)
-    if not Path(run_dir).is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist")
     return RunSubject(run_dir)

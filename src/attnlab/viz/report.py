@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pick_examples", "render_tokens", "write_report"]
+__all__ = ["pick_examples", "render_tokens", "write_report", "write_run_report"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -175,7 +175,7 @@ def write_report(
     confusion = _confusion(metrics["confusion"], labels, out)
     base = metrics.get("baseline", {})
     esc = html.escape
-    title = f"{run.config.model} on {run.config.data}"
+    title = f"{run.config.model} on {run.config.data.name}"
 
     rows = []
     for i, p in zip(idx, predictions, strict=True):
@@ -220,3 +220,39 @@ hover for the value).</p>
 """
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def write_run_report(run_dir: str | Path, *, n_examples: int = 20) -> Path:
+    """Write ``report.html`` into a finished run folder (what ``attnlab train --report`` and
+    ``attnlab report RUN_DIR`` do).
+
+    Raises:
+        RunError: the folder is not a finished run.
+        ValueError: the run's task has no report yet.
+    """
+    from attnlab.runs import load_run, read_history
+    from attnlab.runs.folder import METRICS
+
+    run = load_run(run_dir)
+    if run.task.name != "text":
+        raise ValueError(f"no report for {run.task.name!r} runs yet")
+    saved = json.loads((run.run_dir / METRICS).read_text(encoding="utf-8"))
+    test = run.task.load_splits(run.config.data, seed=run.config.train.seed).test
+    test = test.relabel(run.labels)
+    probs = run.predict_proba(test.texts)
+    flat = {
+        "test_acc": saved["test"]["accuracy"],
+        "test_f1": saved["test"]["macro_f1"],
+        "test_n": saved["test"]["n"],
+        "confusion": saved["test"]["confusion"],
+        "baseline": saved.get("baseline") or {},
+        **{k: saved.get(k) for k in ("train_seconds", "best_epoch", "epochs_run", "parameters")},
+    }
+    tmp = run.run_dir / ".report.html.tmp"
+    write_report(
+        run, test, probs=probs, metrics=flat, history=read_history(run.run_dir),
+        n_examples=n_examples, path=tmp,
+    )  # fmt: skip
+    final = run.run_dir / "report.html"
+    tmp.replace(final)
+    return final
