@@ -29,7 +29,19 @@ def test_python_blocks_run(doc, tmp_path, monkeypatch):
         exec(compile(code, f"{doc}[block {i}]", "exec"), namespace)
 
 
-@pytest.mark.parametrize("name", ["attnlab", "attnlab.ops.dispatch", "attnlab.ops.masks"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "attnlab",
+        "attnlab.ops.dispatch",
+        "attnlab.ops.masks",
+        "attnlab.runs.config",
+        "attnlab.data.batching",
+        "attnlab.train.optim",
+        "attnlab.tasks",
+        "attnlab.tasks.base",
+    ],
+)
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
     assert result.attempted > 0 and result.failed == 0
