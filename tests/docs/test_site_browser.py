@@ -1,0 +1,113 @@
+"""The built site in a real Chromium: pages render, math is typeset, the language switch
+leads to the twin page, search answers offline, and no request leaves the machine."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def page(browser):
+    """A page that blocks and records every request to another host, and collects errors."""
+    pg = browser.new_page(viewport={"width": 1200, "height": 900})
+    pg.outside, pg.problems = [], []
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("file:", "data:", "blob:")) or host == "127.0.0.1":
+            return r.continue_()
+        pg.outside.append(r.request.url)
+        return r.abort()
+
+    pg.route("**/*", route)
+    pg.on("pageerror", lambda e: pg.problems.append(str(e)))
+    pg.on("console", lambda m: pg.problems.append(m.text) if m.type == "error" else None)
+    yield pg
+    assert pg.outside == [], f"requests left the machine: {pg.outside}"
+    assert pg.problems == [], pg.problems
+    pg.close()
+
+
+def _typeset(page) -> int:
+    page.wait_for_selector(".katex", timeout=15_000)
+    text = page.inner_text("article")
+    assert "$$" not in text and "\\[" not in text and "\\(" not in text, "raw TeX left on the page"
+    return page.locator(".arithmatex .katex").count()
+
+
+def _images_loaded(page) -> int:
+    imgs = page.locator("article img")
+    n = imgs.count()
+    for i in range(n):
+        assert imgs.nth(i).evaluate("el => el.complete && el.naturalWidth > 0"), imgs.nth(i).get_attribute("src")
+    return n
+
+
+def test_home_pages_render(page, server):
+    page.goto(f"{server}/index.html")
+    assert page.locator("h1").first.inner_text() == "attnlab"
+    assert page.locator(".md-tabs__link").count() >= 4
+    page.goto(f"{server}/zh/index.html")
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert "注意力" in page.inner_text("article")
+
+
+@pytest.mark.parametrize("prefix,title", [("", "Scaled dot-product attention"), ("zh/", "缩放点积注意力")])
+def test_tutorial_has_math_and_figure(page, server, prefix, title):
+    page.goto(f"{server}/{prefix}tutorials/scaled-dot-product.html")
+    assert page.locator("h1").first.inner_text() == title
+    assert _typeset(page) >= 3
+    assert _images_loaded(page) >= 1
+    assert page.locator("article .katex-display").count() >= 1
+
+
+def test_language_switch_goes_to_twin_page(page, server):
+    page.goto(f"{server}/tutorials/masks.html")
+    page.locator("a[hreflang='zh']").first.click(force=True)
+    page.wait_for_url("**/zh/tutorials/masks.html")
+    assert "掩码" in page.locator("h1").first.inner_text()
+    _typeset(page)
+    page.locator("a[hreflang='en']").first.click(force=True)
+    page.wait_for_url("**/tutorials/masks.html")
+    assert "zh/" not in page.url
+
+
+@pytest.mark.parametrize("prefix,query,expect", [("", "bahdanau", "Additive"), ("zh/", "掩码", "掩码")])
+def test_search_answers_offline(page, server, prefix, query, expect):
+    page.goto(f"{server}/{prefix}index.html")
+    page.locator("label.md-search__icon, .md-search__input").first.click()
+    page.fill("input.md-search__input", query)
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    assert expect in page.inner_text(".md-search-result__list")
+
+
+def test_site_opens_from_the_file_system(page, site):
+    """The offline plugin: pages and search work from file:// with no server at all."""
+    page.goto((site / "tutorials" / "masks.html").as_uri())
+    _typeset(page)
+    page.locator("label.md-search__icon, .md-search__input").first.click()
+    page.fill("input.md-search__input", "causal")
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
