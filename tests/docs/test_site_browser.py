@@ -62,7 +62,9 @@ def _images_loaded(page) -> int:
     imgs = page.locator("article img")
     n = imgs.count()
     for i in range(n):
-        assert imgs.nth(i).evaluate("el => el.complete && el.naturalWidth > 0"), imgs.nth(i).get_attribute("src")
+        assert imgs.nth(i).evaluate("el => el.complete && el.naturalWidth > 0"), imgs.nth(
+            i
+        ).get_attribute("src")
     return n
 
 
@@ -75,7 +77,9 @@ def test_home_pages_render(page, server):
     assert "注意力" in page.inner_text("article")
 
 
-@pytest.mark.parametrize("prefix,title", [("", "Scaled dot-product attention"), ("zh/", "缩放点积注意力")])
+@pytest.mark.parametrize(
+    "prefix,title", [("", "Scaled dot-product attention"), ("zh/", "缩放点积注意力")]
+)
 def test_tutorial_has_math_and_figure(page, server, prefix, title):
     page.goto(f"{server}/{prefix}tutorials/scaled-dot-product.html")
     assert page.locator("h1").first.inner_text() == title
@@ -95,7 +99,9 @@ def test_language_switch_goes_to_twin_page(page, server):
     assert "zh/" not in page.url
 
 
-@pytest.mark.parametrize("prefix,query,expect", [("", "bahdanau", "Additive"), ("zh/", "掩码", "掩码")])
+@pytest.mark.parametrize(
+    "prefix,query,expect", [("", "bahdanau", "Additive"), ("zh/", "掩码", "掩码")]
+)
 def test_search_answers_offline(page, server, prefix, query, expect):
     page.goto(f"{server}/{prefix}index.html")
     page.locator("label.md-search__icon, .md-search__input").first.click()

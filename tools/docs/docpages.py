@@ -23,9 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LANGUAGES = ("en", "zh")
+SHELLS = ("bash", "sh", "shell", "console")
 FIGURE_SUFFIXES = (".svg", ".png", ".html")  # .html: an offline interactive view
 
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=ticks)[ \t]*$", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)(?P=ticks)[ \t]*$",
+    re.M | re.S,
+)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _ADMONITION = re.compile(r'^(?:!!!|\?\?\?\+?) *(\w+)(?: +"([^"]*)")?[ \t]*$')
@@ -121,7 +125,8 @@ def notebook_markdown(text: str, src_uri: str) -> str:
     """The page as notebook Markdown: no front matter, no lines that only make sense on the
     site (figure links, which the code cells draw inline in a notebook, and the notebook's own
     download link), admonitions turned into quotes (Jupyter would show their indented body
-    as code)."""
+    as code), shell blocks turned into plain text (jupytext would make them ``%%bash``
+    cells, which the reader should not run by accident)."""
     _, body = split_front_matter(text)
     figures = set(linked_figures(body, src_uri))
     out: list[str] = []
@@ -130,6 +135,8 @@ def notebook_markdown(text: str, src_uri: str) -> str:
         links = _LINK.findall(line)
         if any(posixpath.basename(t) in figures or t.endswith(".ipynb") for t in links):
             continue
+        if line.lstrip().startswith("```") and line.strip("` ").split(" ")[0] in SHELLS:
+            line = line.replace(line.strip().split(" ")[0], "```text", 1)  # shown, never run
         m = _ADMONITION.match(line)
         if m:
             in_admonition = True

@@ -9,7 +9,7 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sitebuild  # noqa: E402
+import sitebuild
 
 on_config = event_priority(-200)(sitebuild.on_config)  # after Material's offline plugin
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sitebuild  # noqa: E402
+import sitebuild
 
 
 @event_priority(-200)

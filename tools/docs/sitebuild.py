@@ -41,7 +41,11 @@ HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 # (source folder under node_modules, site folder, files taken)
 ASSETS = [
-    ("katex/dist", "assets/katex", ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js", "fonts/*"]),
+    (
+        "katex/dist",
+        "assets/katex",
+        ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js", "fonts/*"],
+    ),
     ("iframe-worker/shim", "assets/iframe-worker", ["index.js"]),
 ]
 SHIM = "assets/iframe-worker/index.js"
@@ -122,7 +126,10 @@ class Runner:
         nb = make_notebook(text, src_uri)
         os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))  # read by the kernel's torch
         client = NotebookClient(
-            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(self.workdir)}}
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(self.workdir)}},
         )
         try:
             client.execute()
@@ -202,7 +209,9 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 def check_twins(files: Files, config: MkDocsConfig) -> Files:
     docs = Path(config.docs_dir)
-    uris = [f.src_uri for f in files if f.abs_src_path and Path(f.abs_src_path).is_relative_to(docs)]
+    uris = [
+        f.src_uri for f in files if f.abs_src_path and Path(f.abs_src_path).is_relative_to(docs)
+    ]
     missing = pages.missing_twins(uris)
     if missing:
         raise PluginError(
@@ -215,7 +224,9 @@ def check_twins(files: Files, config: MkDocsConfig) -> Files:
 def add_generated(files: Files, config: MkDocsConfig) -> Files:
     order = {p: i for i, p in enumerate(nav_order(config.nav))}
     docs = [f for f in files.documentation_pages() if f.abs_src_path]
-    docs.sort(key=lambda f: (order.get(getattr(f, "norm_src_uri", f.src_uri), len(order)), f.src_uri))
+    docs.sort(
+        key=lambda f: (order.get(getattr(f, "norm_src_uri", f.src_uri), len(order)), f.src_uri)
+    )
     owners: dict[str, str] = {}
     for f in docs:
         text = Path(f.abs_src_path).read_text(encoding="utf-8")
@@ -231,7 +242,9 @@ def add_generated(files: Files, config: MkDocsConfig) -> Files:
             nb = make_notebook(text, f.src_uri)
             import nbformat
 
-            files.append(File.generated(config, pages.notebook_name(f.src_uri), content=nbformat.writes(nb)))
+            files.append(
+                File.generated(config, pages.notebook_name(f.src_uri), content=nbformat.writes(nb))
+            )
     for src, dest, patterns in ASSETS:
         root = NODE_MODULES / src
         for pattern in patterns:
