@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """Path of the built site; fails with MkDocs' own output when the strict build fails."""
+    """Path of the built site; fails with MkDocs' own output when the strict build fails.
+
+    ``ATTNLAB_DOCS_SITE=site`` checks a site already built by ``make docs`` instead (its
+    build log is then not available to the tests that read it)."""
+    prebuilt = os.environ.get("ATTNLAB_DOCS_SITE")
+    if prebuilt:
+        return (ROOT / prebuilt).resolve()
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "MPLBACKEND": "Agg"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))

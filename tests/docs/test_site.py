@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tools" / "docs"))
 import docpages  # noqa: E402
 
 PAGES = docpages.read_pages(ROOT / "docs")
-TUTORIALS = sorted(p for p in PAGES if p.startswith("tutorials/") and not p.endswith("index.md"))
+TUTORIALS = sorted(p for p in PAGES if p.startswith("tutorials/") and "/index." not in p)
 NOTEBOOKS = sorted(p for p, t in PAGES.items() if docpages.is_notebook(t))
 
 pytestmark = pytest.mark.slow
@@ -104,6 +104,8 @@ def test_walkthrough_notebook_is_offered(site, src_uri):
 
 
 def test_every_page_ran(site):
+    if not (site / ".build-log").is_file():
+        pytest.skip("a prebuilt site (ATTNLAB_DOCS_SITE) has no build log")
     log = (site / ".build-log").read_text()
     for src_uri in PAGES:
         if docpages.python_blocks(PAGES[src_uri]) and docpages.language_of(src_uri) == "en":

@@ -125,6 +125,15 @@ class Runner:
 
         nb = make_notebook(text, src_uri)
         os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))  # read by the kernel's torch
+        # The kernel starts in the working folder: give it the attnlab this build imports
+        # (a relative PYTHONPATH such as `src` would point elsewhere there).
+        import attnlab
+
+        here = str(Path(attnlab.__file__).resolve().parents[1])
+        paths = [
+            str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p
+        ]
+        os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([here, *paths]))
         client = NotebookClient(
             nb,
             timeout=600,
