@@ -1,4 +1,5 @@
-"""``attnlab eval RUN_DIR [--data ...]``: accuracy, macro-F1 and confusion matrix of a run."""
+"""``attnlab eval RUN_DIR [--data ...]``: accuracy, macro-F1, per-class precision/recall/F1
+and the confusion matrix of a run."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from attnlab.data import load_data
     from attnlab.train import evaluate, load_run, load_splits
+    from attnlab.viz.scores import format_per_class, per_class
 
     run_ = load_run(args.run_dir)
     cfg = run_.config
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{cfg.model} on {where}")
     print(f"accuracy: {m['accuracy']:.2%}")
     print(f"macro-F1: {m['macro_f1']:.2%}")
+    scores = per_class(data.labels, m["probs"].argmax(-1).tolist(), run_.labels)
+    print("per class:")
+    print("\n".join("  " + line for line in format_per_class(scores).splitlines()))
     print("confusion (rows: true, columns: predicted):")
     width = max(len(x) for x in run_.labels)
     print(" " * (width + 2) + " ".join(f"{x[:8]:>8}" for x in run_.labels))
