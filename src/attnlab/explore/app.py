@@ -104,6 +104,13 @@ def _short(message: str) -> str:
     return message if len(message) <= _DETAIL else message[: _DETAIL - 1] + "…"
 
 
+def _field(part) -> str:
+    """A location part of a validation error: a short identifier or index, else a stand-in
+    (a field name is input too, and is not repeated when it could carry anything)."""
+    text = str(part)
+    return text if len(text) <= 24 and text.replace("_", "").isalnum() else "(an unknown field)"
+
+
 def _json(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -142,7 +149,7 @@ def create_app(
         # pydantic's own answer echoes the offending input; name the field and the rule only
         out = []
         for err in exc.errors()[:5]:
-            loc = ".".join(str(x)[:40] for x in err.get("loc", ()) if x != "body")
+            loc = ".".join(_field(x) for x in err.get("loc", ()) if x != "body")
             msg = str(err.get("msg", "invalid"))
             out.append(_short(f"{loc}: {msg}" if loc else msg))
         return JSONResponse({"detail": out}, status_code=422)

@@ -121,6 +121,8 @@ def export(
     """
     out = Path(out)
     suffix = out.suffix.lower()
+    if suffix not in (*FORMATS, ".html"):
+        raise ValueError(f"cannot write {out.name!r}: use .html, {', '.join(FORMATS)}")
     check_view(analysis, view, suffix)
     li = _layer(analysis, layer)
     if head is not None:

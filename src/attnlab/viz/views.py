@@ -121,9 +121,13 @@ def _as_layers(weights) -> list[np.ndarray]:
     return list(w)
 
 
-def _role(w: np.ndarray) -> str:
-    # Until recordings state roles: a single query row is attention pooling.
-    return "pool" if w.shape[1] == 1 else "self"
+def _role(w: np.ndarray, n_tokens: int, cross: bool) -> str:
+    # Until recordings state roles: a single query row is attention pooling; queries that
+    # are not the key tokens (tokens_q given, or another count) are cross attention.
+    tq, tk = w.shape[1:]
+    if tq == 1:
+        return "pool"
+    return "self" if tq == tk == n_tokens and not cross else "cross"
 
 
 def _to_np(w) -> np.ndarray:
@@ -230,7 +234,9 @@ class _View:
                     f"layer {i} has {tq} queries but {len(self.tokens_q)} query tokens"
                 )
         self.roles = (
-            [str(r) for r in roles] if roles is not None else [_role(w) for w in self.layers]
+            [str(r) for r in roles]
+            if roles is not None
+            else [_role(w, len(self.tokens), self.tokens_q is not None) for w in self.layers]
         )
         if len(self.roles) != n:
             raise ValueError(f"{len(self.roles)} roles for {n} layers")

@@ -109,7 +109,7 @@
     }
     const layer = () => data.layers[st.layer];
     const headKeys = (L) => L.heads.map((h) => "h" + h);
-    const selfAttn = (L) => (L.role ? L.role === "self" : L.tq === L.tk) && L.tk === data.tokens.length;
+    const selfAttn = (L) => (!L.role || L.role === "self") && L.tq === L.tk && L.tk === data.tokens.length;
     function qTokens(L) {
       if (data.qtokens && L.tq === data.qtokens.length && !selfAttn(L)) return data.qtokens;
       if (L.tq === data.tokens.length) return data.tokens;
@@ -161,7 +161,7 @@
       const labels = Object.keys(data.prediction).sort((a, b) => data.prediction[b] - data.prediction[a]);
       const p = (k) => k + " " + data.prediction[k].toFixed(3);
       root.append(el("div", { class: "al-prediction" }, "prediction: " + p(labels[0]) +
-        (labels.length > 1 ? "  (" + labels.slice(1).map(p).join(", ") + ")" : "")));
+        (labels.length > 1 ? " (" + labels.slice(1).map(p).join(", ") + ")" : "")));
     }
     for (const text of data.notes || []) root.append(el("div", { class: "al-warn" }, text));
     const bar = el("div", { class: "al-toolbar" });
