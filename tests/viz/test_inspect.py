@@ -34,9 +34,9 @@ def test_max_tokens_is_bounded_with_a_clear_error(value):
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_empty_text_is_refused(subject, text):
-    with pytest.raises(ValueError, match="^text is empty$"):
+    with pytest.raises(ValueError, match=r"^text is empty$"):
         subject.analyze(text)
-    with pytest.raises(ValueError, match="^pair is empty$"):
+    with pytest.raises(ValueError, match=r"^pair is empty$"):
         subject.analyze("fine", text)
     with pytest.raises(TypeError, match="text must be a string, got int"):
         check_text(5)

@@ -128,7 +128,7 @@ def test_encode_decode_round_trip_and_bits():
         back = decode_map(encode_map(m, bits))
         assert back.shape == (7, 13)
         assert np.abs(back - m.numpy()).max() <= tol * float(m.max()) + 1e-6
-    with pytest.raises(ValueError, match="bits must be in 1..8, got 9"):
+    with pytest.raises(ValueError, match=r"bits must be in 1\.\.8, got 9"):
         encode_map(m, 9)
 
 
@@ -172,7 +172,7 @@ def test_fit_coarsens_levels_before_refusing():
     torch.manual_seed(6)
     w = torch.softmax(torch.randn(2, 4, 96, 96) * 0.5, -1)  # near-uniform: compresses badly
     view = HeadView(w, [f"t{i}" for i in range(96)])
-    full, bits, size = view.fit(10_000_000)
+    _, bits, size = view.fit(10_000_000)
     assert bits == 8
     _, bits, smaller = view.fit(int(size * 0.8))
     assert bits < 8 and smaller <= size * 0.8
