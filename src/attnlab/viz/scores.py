@@ -8,9 +8,9 @@ Example:
     >>> [(r.label, round(r.precision, 3), r.recall, r.support) for r in rows]
     [('neg', 1.0, 0.5, 2), ('pos', 0.667, 1.0, 2)]
     >>> print(format_per_class(rows))
-    class      precision  recall      F1  support
-    neg           100.0%   50.0%   66.7%        2
-    pos            66.7%  100.0%   80.0%        2
+    class  precision  recall      F1  support
+    neg       100.0%   50.0%   66.7%        2
+    pos        66.7%  100.0%   80.0%        2
 """
 
 from __future__ import annotations

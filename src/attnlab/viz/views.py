@@ -13,7 +13,8 @@ Example:
     >>> w = torch.softmax(torch.randn(2, 4, 5, 5), -1)      # (L, H, T, T)
     >>> view = HeadView(w, ["the", "cat", "sat", "on", "it"])
     >>> path = view.save("head.html")                      # doctest: +SKIP
-    >>> view                                                 # in Jupyter: the live view
+    >>> view                                   # in Jupyter this shows the live view
+    HeadView(2 layers: 4x5x5, 4x5x5; 5 tokens)
 """
 
 from __future__ import annotations
