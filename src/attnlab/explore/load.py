@@ -73,13 +73,22 @@ class LoadResult:
         return self.quantile(0.99)
 
 
-def hammer(url: str, bodies: Sequence[dict], *, concurrency: int = 50) -> LoadResult:
-    """POST every body to ``url`` with ``concurrency`` requests in flight at a time."""
+def hammer(
+    url: str, bodies: Sequence[dict], *, concurrency: int = 50, timeout: float = 300
+) -> LoadResult:
+    """POST every body to ``url`` with ``concurrency`` requests in flight at a time.
+
+    ``statuses`` counts HTTP status codes, and failures without one by exception name
+    (``"TimeoutError"`` after ``timeout`` seconds, ``"ConnectionResetError"``...)."""
     result = LoadResult()
     lock = threading.Lock()
 
     def one(body):
-        status, _, out, dt = post(url, body)
+        t0 = time.perf_counter()
+        try:
+            status, _, out, dt = post(url, body, timeout=timeout)
+        except OSError as e:  # refused, reset or timed out: counted under its name
+            status, out, dt = type(e).__name__, b"", time.perf_counter() - t0
         with lock:
             result.statuses[status] += 1
             result.latencies.append(dt)
