@@ -153,5 +153,26 @@ def test_explore_trained_run(tiny_run):
         assert bad.status_code == 400 and "sentence pair" in bad.json()["detail"]
         page = httpx.get(server.url, timeout=30).text
         assert 'id="al-pair"' not in page  # no second-sentence box for a one-text classifier
+        # two workers (model copies sharing the weights) answer alike, at the same time
+        import json
+        from concurrent.futures import ThreadPoolExecutor
+
+        from attnlab.explore.load import post
+
+        texts = ["a dull, lifeless film", "a gorgeous, witty film"] * 4
+
+        def ask(t):
+            status, _, body, _ = post(server.url + "api/attention", {"text": t})
+            assert status == 200
+            return json.loads(body)
+
+        alone = [ask(t) for t in texts[:2]]
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(ask, texts))
+        assert [a["layers"][-1]["name"] for a in alone] == ["pool", "pool"]
+        for i, got in enumerate(together):
+            ref = alone[i % 2]
+            assert got["prediction"] == pytest.approx(ref["prediction"], abs=1e-6)
+            assert got["layers"][-1]["maps"] == ref["layers"][-1]["maps"]
     finally:
         server.stop()
