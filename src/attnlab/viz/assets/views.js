@@ -191,7 +191,7 @@
       }
       const opts = aggOptions(L);
       if (opts.length > 1) bar.append(select("show", opts, st.agg, (v) => { st.agg = v; render(); }, "al-agg"));
-      else bar.append(el("span", { class: "al-only" }, opts[0][1]));
+      else if (opts.length === 1) bar.append(el("span", { class: "al-only" }, opts[0][1]));
       if (st.view === "head" && st.agg === "heads" && L.heads.length > 1) {
         // click: this head alone; shift/ctrl/cmd-click: add or remove it; "all heads": every one
         const all = el("button", { class: "al-all" + (st.heads.size === L.heads.length ? " on" : ""),
