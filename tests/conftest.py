@@ -27,8 +27,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """Headless Debian Chromium driven by Playwright, shared by the browser tests."""
+def chromium():
+    """Playwright's Chromium driver for the Debian Chromium (``.launch(**options)``)."""
     if not os.path.exists(CHROMIUM):
         reason = f"{CHROMIUM} not installed (apt-get install chromium)"
         if os.environ.get("ATTNLAB_REQUIRE_BROWSER") == "1":  # CI: a skip would hide failures
@@ -37,8 +37,29 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
+        yield p.chromium
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """Headless Debian Chromium driven by Playwright, shared by the browser tests."""
+    b = chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def launch_browser(chromium):
+    """Start another headless Chromium with extra command-line switches (closed at the end)."""
+    started = []
+
+    def launch(*extra: str):
+        b = chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra])
+        started.append(b)
+        return b
+
+    yield launch
+    for b in started:
         b.close()
 
 

@@ -79,5 +79,7 @@ def test_imports_only_go_down(path):
         if target is None or target == home or target not in FLOORS:
             continue
         if FLOORS[target] >= floor:
-            bad.append(f"line {line}: {home} (floor {floor}) imports {module} (floor {FLOORS[target]})")
+            bad.append(
+                f"line {line}: {home} (floor {floor}) imports {module} (floor {FLOORS[target]})"
+            )
     assert not bad, "\n".join(bad)

@@ -1,5 +1,5 @@
 """A tiny end-to-end run through the CLI: train -> run folder -> load_run -> predict/eval,
-the report, and resuming an interrupted run."""
+and the report (resuming: tests/train/test_engine.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import pytest
 import torch
 
+from attnlab import __version__
 from attnlab.cli.main import main
 from attnlab.runs import load_run
 
@@ -74,20 +75,97 @@ def test_predict_and_eval_commands(trained, tiny_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "all 300 examples" in out
     assert re.search(r"negative\s+\d+\.\d\d%\s+\d+\.\d\d%\s+\d+\.\d\d%\s+150", out)
-    assert main(["predict", str(trained), "fine", ""]) == 2
-    assert "text 1 is empty" in capsys.readouterr().err
 
 
 def test_report_is_self_contained(trained):
+    from attnlab import __version__
+    from attnlab.viz.report import LITERATURE
+
     html = (trained / "report.html").read_text(encoding="utf-8")
-    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I)
-    assert "<script" not in html and "<link" not in html
-    rows = re.findall(r"<tr><td class=\"(?:ok|bad)\">.*?</tr>", html, re.S)
-    assert len(rows) == 20
-    for row in rows:  # one highlighted sentence per row
-        assert row.count('<td class="ex">') == 1 and 'class="tok' in row
+    # nothing is loaded from anywhere; the only addresses are the two cited papers
+    assert "<script" not in html and "<link" not in html and "url(" not in html
+    assert not re.search(r'src="(?!data:)', html)
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", html))
+    assert urls == {u for _, u in LITERATURE}
+    blocks = re.findall(r'<div class="ex">.*?</div></div>', html, re.S)
+    assert len(blocks) == 20
+    for block in blocks:  # each: verdict, labels and one sentence shaded in place
+        assert re.search(r'class="(ok|bad)">(right|wrong)<', block) and 'class="tok"' in block
     assert "TF-IDF + logistic regression" in html
     assert html.count("data:image/png;base64,") == 2
     for stem in ("curves", "confusion"):
         assert (trained / f"{stem}.png").stat().st_size > 0
         assert (trained / f"{stem}.svg").stat().st_size > 0
+    # per-class scores, the guide with its caveat, commands, provenance
+    assert re.search(r"<td>negative</td><td class='num'>\d+\.\d%</td>", html)
+    assert "Jain &amp; Wallace 2019" in html and "Wiegreffe &amp; Pinter 2019" in html
+    flat = " ".join(html.split())
+    assert "attention pooling" in flat and "not as an explanation of its decision" in flat
+    assert f"attnlab viz {trained}" in html and f"attnlab explore {trained}" in html
+    assert f"attnlab {__version__}" in html and "seed 0" in html
+    assert re.search(r"sha256 <code>[0-9a-f]{64}</code>", html)
+    assert "kept: epoch 1" in (trained / "curves.svg").read_text(encoding="utf-8")
+    assert "weights kept are those of epoch 1" in html
+
+
+def test_report_shows_the_original_text(trained, tiny_csv):
+    import csv
+
+    html = (trained / "report.html").read_text(encoding="utf-8")
+    with open(tiny_csv, encoding="utf-8", newline="") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    shown = [
+        re.sub(r"<[^>]+>", "", b) for b in re.findall(r'<div class="text">(.*?)</div>', html, re.S)
+    ]
+    import html as html_lib
+
+    shown = [html_lib.unescape(t) for t in shown]
+    assert len(shown) == 20 and all(t in texts for t in shown)  # case and spacing kept
+    assert any(any(c.isupper() for c in t) for t in shown)
+
+
+@pytest.mark.browser
+def test_report_fits_a_phone_screen(trained, browser):
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    page.goto((trained / "report.html").as_uri())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    page.close()
+
+
+def test_cli_errors_on_a_pooling_only_run(trained, tmp_path, capsys):
+    # a BiLSTM has no self-attention: rollout is refused alike for every format
+    messages = set()
+    for ext in (".html", ".png"):
+        out = tmp_path / f"r{ext}"
+        assert (
+            main(["viz", str(trained), "a fine film", "--view", "rollout", "--out", str(out)]) == 2
+        )
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "needs self-attention layers" in err
+        messages.add(err)
+        assert not out.exists()
+    assert len(messages) == 1
+    assert main(["predict", str(trained), ""]) == 2
+    assert capsys.readouterr().err == "attnlab predict: error: text is empty\n"
+    assert main(["predict", str(trained), "fine", " "]) == 2
+    assert capsys.readouterr().err == "attnlab predict: error: text 2 is empty\n"
+    assert main(["predict", str(trained), "fine", "--max-tokens", "0"]) == 2
+    assert "--max-tokens must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_predict_says_when_it_cuts(trained, capsys):
+    long = "a gorgeous witty film " * 30
+    assert main(["predict", str(trained), long]) == 0
+    captured = capsys.readouterr()
+    m = re.search(r"note: the text has (\d+) tokens; only the first 64 are read", captured.err)
+    assert m and int(m.group(1)) > 64 and captured.err.count("\n") == 1
+    assert main(["predict", str(trained), long, "--max-tokens", "1000"]) == 0
+    assert "note" not in capsys.readouterr().err
+
+
+def test_eval_prints_per_class_scores(trained, capsys):
+    assert main(["eval", str(trained)]) == 0
+    out = capsys.readouterr().out
+    assert "per class:" in out
+    assert re.search(r"^\s+negative\s+\d+\.\d%\s+\d+\.\d%\s+\d+\.\d%\s+\d+$", out, re.M)
+    assert re.search(r"^\s+positive\s+\d+\.\d%", out, re.M)

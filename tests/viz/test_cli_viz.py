@@ -70,6 +70,40 @@ def test_viz_errors_are_reported(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-tokens", "-3"], "--max-tokens must be at least 1, got -3"),
+        (["--max-tokens", "4000"], "--max-tokens must be between 4 and 512 (minilm has 512 positions), got 4000"),
+        (["--max-tokens", "2"], "--max-tokens must be between 4 and 512"),
+    ],
+)  # fmt: skip
+def test_viz_limits_are_checked_in_one_line(args, message, tmp_path, capsys):
+    assert (
+        main(["viz", "--pretrained", "minilm", "hi", *args, "--out", str(tmp_path / "x.png")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_viz_refuses_empty_text(text, tmp_path, capsys):
+    assert main(["viz", "--pretrained", "minilm", text, "--out", str(tmp_path / "x.html")]) == 2
+    assert capsys.readouterr().err == "attnlab viz: error: text is empty\n"
+
+
+def test_viz_says_when_it_cuts_the_text(tmp_path, capsys):
+    out = tmp_path / "cut.html"
+    argv = ["viz", "--pretrained", "minilm", "the cat sat " * 10, "--max-tokens", "8"]
+    assert main([*argv, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "note: the input has 32 tokens; only the first 8 are shown (limit 8, set with --max-tokens)"
+        in err
+    )
+    assert "only the first 8 are shown" in out.read_text(encoding="utf-8")  # and in the view
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_viz_trained_run(tiny_run, tmp_path, capsys):
@@ -92,7 +126,8 @@ def test_viz_trained_run(tiny_run, tmp_path, capsys):
     assert list(analysis.prediction) == run.labels
     assert list(analysis.prediction.values()) == pytest.approx(probs, abs=1e-6)
     assert analysis.tokens == run.tokens(["a gorgeous, witty film"])[0]
-    assert analysis.layer_names == ["blocks.0.attn.core", "blocks.1.attn.core", "pool.tap"]
+    assert analysis.layer_names == ["blocks.0.attn", "blocks.1.attn", "pool"]
+    assert analysis.roles == ["self", "self", "pool"]
     pooling = run.predict(["a gorgeous, witty film"])[0].weights
     assert analysis.weights[-1][0, 0].tolist() == pytest.approx(pooling, abs=1e-6)
     with pytest.raises(ValueError, match="takes one text, not a sentence pair"):
@@ -118,5 +153,26 @@ def test_explore_trained_run(tiny_run):
         assert bad.status_code == 400 and "sentence pair" in bad.json()["detail"]
         page = httpx.get(server.url, timeout=30).text
         assert 'id="al-pair"' not in page  # no second-sentence box for a one-text classifier
+        # two workers (model copies sharing the weights) answer alike, at the same time
+        import json
+        from concurrent.futures import ThreadPoolExecutor
+
+        from attnlab.explore.load import post
+
+        texts = ["a dull, lifeless film", "a gorgeous, witty film"] * 4
+
+        def ask(t):
+            status, _, body, _ = post(server.url + "api/attention", {"text": t})
+            assert status == 200
+            return json.loads(body)
+
+        alone = [ask(t) for t in texts[:2]]
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(ask, texts))
+        assert [a["layers"][-1]["name"] for a in alone] == ["pool", "pool"]
+        for i, got in enumerate(together):
+            ref = alone[i % 2]
+            assert got["prediction"] == pytest.approx(ref["prediction"], abs=1e-6)
+            assert got["layers"][-1]["maps"] == ref["layers"][-1]["maps"]
     finally:
         server.stop()

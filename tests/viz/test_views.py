@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from attnlab.viz import HeadView, MatrixView, ModelView, capture
-from attnlab.viz.views import assets
+from attnlab.viz.fonts import CSS_FONTS
+from attnlab.viz.inspect import Analysis, Truncation
+from attnlab.viz.views import assets, decode_map, encode_map
 
 XSS = "<img src=x onerror=alert(1)>"
 TOKENS = ["[CLS]", "the", XSS, "</script><script>alert(2)</script>", "[SEP]"]
@@ -79,7 +81,7 @@ def test_large_matrix_view_fits_the_size_budget():
     view = MatrixView(w, [f"tok{i}" for i in range(t)])
     size = len(view.html().encode())
     assert size <= 5_000_000
-    assert set(view.payload(8)["layers"][0]["maps"]) == {"mean"}
+    assert set(view.payload(8)["layers"][0]["maps"]) == {"h0"}  # one head: its map alone
     with pytest.raises(ValueError, match="over max_bytes=100,000"):
         MatrixView(w, [f"tok{i}" for i in range(t)], max_bytes=100_000).html()
 
@@ -117,3 +119,68 @@ def test_from_recording_strips_padding(minilm):
     assert data["tokens"] == ["[CLS]", "short", "[SEP]"]
     assert [x["tq"] for x in data["layers"]] == [3, 3]
     assert data["layers"][0]["name"] == "encoder.layer.0.attention.self"
+
+
+def test_encode_decode_round_trip_and_bits():
+    torch.manual_seed(2)
+    m = torch.softmax(torch.randn(7, 13) * 3, -1)
+    for bits, tol in ((8, 1 / 255), (6, 4 / 255), (4, 16 / 255)):
+        back = decode_map(encode_map(m, bits))
+        assert back.shape == (7, 13)
+        assert np.abs(back - m.numpy()).max() <= tol * float(m.max()) + 1e-6
+    with pytest.raises(ValueError, match=r"bits must be in 1\.\.8, got 9"):
+        encode_map(m, 9)
+
+
+def test_roles_decide_what_each_layer_offers():
+    torch.manual_seed(4)
+    t = 6
+    blocks = [torch.softmax(torch.randn(2, t, t), -1) for _ in range(2)]  # (H, T, T)
+    pool = torch.softmax(torch.randn(1, 1, t), -1)  # (1, 1, T): attention pooling
+    view = HeadView([*blocks, pool], [f"w{i}" for i in range(t)], layer_names=["b0", "b1", "pool"])
+    data = view.payload()
+    assert [x["role"] for x in data["layers"]] == ["self", "self", "pool"]
+    assert set(data["layers"][0]["maps"]) == {"h0", "h1", "mean", "max", "rollout"}
+    # one head: no mean or max of heads (they would repeat it), no rollout (not self-attention)
+    assert set(data["layers"][2]["maps"]) == {"h0"} and data["layers"][2]["heads"] == [0]
+    assert data["initial"]["layer"] == 2  # the last layer first, as `attnlab viz` does
+    np.testing.assert_allclose(decode_map(data["layers"][2]["maps"]["h0"]), pool[0], atol=1 / 255)
+
+
+def test_analysis_brings_names_roles_prediction_and_truncation_note():
+    torch.manual_seed(5)
+    w = [torch.softmax(torch.randn(1, 1, 4), -1)]
+    a = Analysis(
+        tokens=["a", "good", "film", "!"],
+        weights=w,
+        layer_names=["pool"],
+        heads=[[0]],
+        prediction={"negative": 0.2, "positive": 0.8},
+        truncated=Truncation(total=90, kept=4, limit=4),
+    )
+    assert a.roles == ["pool"] and a.best == ("positive", 0.8)
+    data = MatrixView.from_analysis(a).payload()
+    assert data["prediction"] == {"negative": 0.2, "positive": 0.8}
+    assert data["notes"] == [
+        "the input has 90 tokens; only the first 4 are shown (limit 4, set with max_tokens)"
+    ]
+    with pytest.raises(ValueError, match="unknown roles"):
+        Analysis(tokens=["a"], weights=w[:1], layer_names=["x"], heads=[[0]], roles=["mlp"])
+
+
+def test_fit_coarsens_levels_before_refusing():
+    torch.manual_seed(6)
+    w = torch.softmax(torch.randn(2, 4, 96, 96) * 0.5, -1)  # near-uniform: compresses badly
+    view = HeadView(w, [f"t{i}" for i in range(96)])
+    _, bits, size = view.fit(10_000_000)
+    assert bits == 8
+    _, bits, smaller = view.fit(int(size * 0.8))
+    assert bits < 8 and smaller <= size * 0.8
+    with pytest.raises(ValueError, match="over max_bytes=1,000"):
+        view.fit(1000)
+
+
+def test_views_name_a_cjk_font_stack():
+    _, css = assets()
+    assert "WenQuanYi Micro Hei" in css and "Noto Sans CJK SC" in css
+    assert "WenQuanYi Micro Hei" in CSS_FONTS

@@ -11,7 +11,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="start the local web explorer for a run or a pretrained model",
         description="Start a local web server (127.0.0.1 by default) with a page to type a "
         "text, run the model and see its attention (head, model and matrix views), and a "
-        "JSON API (POST /api/attention). Everything stays on this machine.",
+        "JSON API (POST /api/attention). Everything stays on this machine: only requests "
+        "addressed to 127.0.0.1:PORT or localhost:PORT are answered.",
         epilog="example: attnlab explore --pretrained minilm --port 8000",
     )
     p.add_argument(
@@ -24,7 +25,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--max-chars", type=int, default=1000, help="longest accepted text (default 1000)"
     )
     p.add_argument(
-        "--max-tokens", type=int, default=256, help="truncate inputs to this many tokens"
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="cut longer inputs to N tokens, and say so (default: 256 for a pretrained "
+        "model, the training length for a run)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="requests run at the same time (default 2)"
+    )
+    p.add_argument(
+        "--queue",
+        type=int,
+        default=64,
+        help="requests that may wait for a worker; more are answered 503 (default 64)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to NAME (with --host other than 127.0.0.1)",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -34,14 +55,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.pretrained is None):
         raise ValueError("give either RUN_DIR or --pretrained NAME (e.g. --pretrained minilm)")
+    for name, value, lo, hi in (
+        ("--max-chars", args.max_chars, 1, 100_000),
+        ("--workers", args.workers, 1, 16),
+        ("--queue", args.queue, 0, 1024),
+        ("--max-tokens", args.max_tokens, 1, None),
+    ):
+        if value is not None and (value < lo or (hi is not None and value > hi)):
+            bound = f"in {lo}..{hi}" if hi is not None else f"at least {lo}"
+            raise ValueError(f"{name} must be {bound}, got {value}")
     from transformers.utils import logging as hf_logging
 
     from attnlab.explore import serve
     from attnlab.viz.inspect import load_subject
 
     hf_logging.disable_progress_bar()
-    if args.max_chars < 1:
-        raise ValueError(f"--max-chars must be >= 1, got {args.max_chars}")
-    subject = load_subject(args.run_dir, pretrained=args.pretrained, max_tokens=args.max_tokens)
-    serve(subject, host=args.host, port=args.port, max_chars=args.max_chars)
+    max_tokens = args.max_tokens
+    if max_tokens is None and args.pretrained:
+        max_tokens = 256  # keeps every answer of the page under its size budget
+    try:
+        subject = load_subject(args.run_dir, pretrained=args.pretrained, max_tokens=max_tokens)
+    except ValueError as e:
+        raise ValueError(str(e).replace("max_tokens", "--max-tokens")) from None
+    serve(
+        subject,
+        host=args.host,
+        port=args.port,
+        max_chars=args.max_chars,
+        workers=args.workers,
+        queue=args.queue,
+        allowed_hosts=tuple(args.allow_host),
+    )
     return 0

@@ -1,4 +1,4 @@
-"""``attnlab predict RUN_DIR INPUT ...``: what a trained run predicts for each input."""
+"""``attnlab predict RUN_DIR "text" ...``: label, probability and most-attended tokens."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict",
-        help="predict with a trained run (texts for text classifiers)",
-        description="For each input print one line: the predicted label, its probability and "
-        "what the model's attention weighted most.",
+        help="classify texts with a trained run",
+        description="For each text print one line: the predicted label, its probability and "
+        "the tokens the attention pooling weighted most. A text longer than the token limit "
+        "is cut, and a note on stderr says so.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `attnlab train`")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="texts (or files, per task)")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify")
     p.add_argument("--top", type=int, default=3, help="most-attended tokens shown (default 3)")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="read at most N tokens of each text (default: the length the run was trained with)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
     return p
@@ -24,16 +31,31 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from attnlab.runs import load_run
+    from attnlab.viz.inspect import check_text, run_tokenizers
 
-    if args.top < 0:
-        raise ValueError(f"--top must be >= 0, got {args.top}")
+    for i, text in enumerate(args.texts, 1):
+        check_text(text, "text" if len(args.texts) == 1 else f"text {i}")
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1, got {args.top}")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ValueError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     run_ = load_run(args.run_dir)
     if run_.task.name != "text":
         raise ValueError(f"{args.run_dir} is a {run_.task.name!r} run; predict takes text runs")
-    for pred in run_.predict(args.inputs):
+    try:
+        run_.tokenizer, counter, limit = run_tokenizers(run_, args.max_tokens)
+    except ValueError as e:
+        raise ValueError(str(e).replace("max_tokens", "--max-tokens")) from None
+    for i, text in enumerate(args.texts, 1):
+        total = len(counter.encode(text).ids)
+        if total > limit:
+            which = "the text" if len(args.texts) == 1 else f"text {i}"
+            print(
+                f"attnlab predict: note: {which} has {total} tokens; only the first {limit} "
+                "are read (set with --max-tokens)",
+                file=sys.stderr,
+            )
+    for pred in run_.predict(args.texts):
         tops = ", ".join(f"{t} ({w:.2f})" for t, w in pred.top_tokens(args.top))
         print(f"{pred.label}\t{pred.probability:.3f}\t{tops}")
-        if pred.truncated:
-            limit = run_.tokenizer.max_len
-            print(f"note: input cut to its first {limit} tokens (data.max_len)", file=sys.stderr)
     return 0

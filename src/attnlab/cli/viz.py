@@ -33,7 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--head", type=int, help="head index (default: heads combined with --agg)")
     p.add_argument("--agg", choices=("mean", "max"), default="mean", help="head aggregation")
     p.add_argument("--theme", choices=("light", "dark"), default="light", help="HTML theme")
-    p.add_argument("--max-tokens", type=int, default=512, help="truncate inputs (default 512)")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="cut longer inputs to N tokens, and say so (default: the model's limit, 512 for "
+        "minilm; for a run, the length it was trained with)",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help=".html, .png, .svg or .pdf")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -41,6 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     from attnlab.viz.export import export
@@ -55,19 +64,30 @@ def run(args: argparse.Namespace) -> int:
             f"expected {shape}, got {len(args.inputs)} positional arguments: {args.inputs}"
         )
     run_dir = None if args.pretrained else args.inputs[0]
-    subject = load_subject(run_dir, pretrained=args.pretrained, max_tokens=args.max_tokens)
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ValueError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    try:
+        subject = load_subject(run_dir, pretrained=args.pretrained, max_tokens=args.max_tokens)
+    except ValueError as e:
+        raise ValueError(str(e).replace("max_tokens", "--max-tokens")) from None
     analysis = subject.analyze(args.inputs[-1], args.pair)
-    path = export(
-        analysis,
-        args.view,
-        args.out,
-        layer=args.layer,
-        head=args.head,
-        agg=args.agg,
-        theme=args.theme,
-    )
-    if analysis.prediction:
-        best = max(analysis.prediction, key=analysis.prediction.get)
-        print(f"prediction: {best} ({analysis.prediction[best]:.3f})")
+    if analysis.truncated is not None:
+        print(f"attnlab viz: note: {analysis.truncated.message('--max-tokens')}", file=sys.stderr)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        path = export(
+            analysis,
+            args.view,
+            args.out,
+            layer=args.layer,
+            head=args.head,
+            agg=args.agg,
+            theme=args.theme,
+        )
+    for w in said:  # e.g. no font for some characters: one line, no source location
+        print(f"attnlab viz: warning: {w.message}", file=sys.stderr)
+    if analysis.best:
+        label, p = analysis.best
+        print(f"prediction: {label} ({p:.3f})")
     print(f"wrote {path}")
     return 0

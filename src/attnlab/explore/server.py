@@ -62,11 +62,39 @@ class Explorer:
         self.sock.close()
 
 
-def serve(subject, *, host: str = "127.0.0.1", port: int = 8000, max_chars: int = 1000) -> None:
-    """Serve the explorer for ``subject`` until Ctrl+C, printing its URL first."""
-    from attnlab.explore.app import create_app
+def serve(
+    subject,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_chars: int = 1000,
+    workers: int = 2,
+    queue: int = 64,
+    max_answer: int | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+) -> None:
+    """Serve the explorer for ``subject`` until Ctrl+C, printing its URL first.
 
-    explorer = Explorer(create_app(subject, max_chars=max_chars), host=host, port=port)
+    With several workers each gets an equal share of the CPU threads, so that parallel
+    requests do not oversubscribe the cores.
+    """
+    import os
+
+    import torch
+
+    from attnlab.explore.app import MAX_ANSWER, create_app
+
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    app = create_app(
+        subject,
+        max_chars=max_chars,
+        workers=workers,
+        queue=queue,
+        max_answer=MAX_ANSWER if max_answer is None else max_answer,
+        allowed_hosts=allowed_hosts,
+    )
+    explorer = Explorer(app, host=host, port=port)
     print(f"attnlab explorer: {explorer.url}  (Ctrl+C to stop)", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {host}, reachable from other machines", file=sys.stderr)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,16 @@ class TextRun(Run):
     @property
     def tokenizer(self) -> TextTokenizer:
         return self.artifacts.tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value: TextTokenizer) -> None:
+        """Read texts with another tokenizer of the same vocabulary (e.g. another length)."""
+        if value.vocab_size != self.artifacts.tokenizer.vocab_size:
+            raise ValueError(
+                f"a tokenizer of {value.vocab_size} tokens cannot replace the run's "
+                f"{self.artifacts.tokenizer.vocab_size}"
+            )
+        self.artifacts = dataclasses.replace(self.artifacts, tokenizer=value)
 
     @property
     def labels(self) -> list[str]:

@@ -13,7 +13,8 @@ Example:
     >>> w = torch.softmax(torch.randn(2, 4, 5, 5), -1)      # (L, H, T, T)
     >>> view = HeadView(w, ["the", "cat", "sat", "on", "it"])
     >>> path = view.save("head.html")                      # doctest: +SKIP
-    >>> view                                                 # in Jupyter: the live view
+    >>> view                                   # in Jupyter this shows the live view
+    HeadView(2 layers: 4x5x5, 4x5x5; 5 tokens)
 """
 
 from __future__ import annotations
@@ -33,9 +34,18 @@ import torch
 
 from attnlab.viz.aggregate import rollout
 
-__all__ = ["HeadView", "MatrixView", "ModelView", "assets", "render_document"]
+__all__ = [
+    "HeadView",
+    "MatrixView",
+    "ModelView",
+    "assets",
+    "decode_map",
+    "encode_map",
+    "render_document",
+]
 
 MAX_BYTES = 5_000_000
+BITS = (8, 6, 4)  # quantisation levels tried, finest first, until a page fits its budget
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data: blob:; connect-src {connect}; base-uri 'none'; form-action 'none'"
@@ -112,14 +122,40 @@ def _as_layers(weights) -> list[np.ndarray]:
     return list(w)
 
 
+def _role(w: np.ndarray, n_tokens: int, cross: bool) -> str:
+    # Until recordings state roles: a single query row is attention pooling; queries that
+    # are not the key tokens (tokens_q given, or another count) are cross attention.
+    tq, tk = w.shape[1:]
+    if tq == 1:
+        return "pool"
+    return "self" if tq == tk == n_tokens and not cross else "cross"
+
+
 def _to_np(w) -> np.ndarray:
     if isinstance(w, torch.Tensor):
         w = w.detach().float().cpu().numpy()
     return np.asarray(w, dtype=np.float32)
 
 
-def _encode(m: np.ndarray, bits: int) -> dict:
-    """One ``(Tq, Tk)`` map as uint8 relative to each row's maximum, zlib + base64."""
+def encode_map(m, bits: int = 8) -> dict:
+    """One ``(Tq, Tk)`` map as uint8 relative to each row's maximum, zlib + base64.
+
+    The format of the views and of the explorer's API: ``{"r": rows, "c": columns,
+    "s": base64 of the ``r`` float32 (little-endian) row maxima, "d": base64 of the
+    zlib-compressed ``r x c`` uint8 levels}``; a cell is ``level / 255 * row maximum``.
+    ``bits < 8`` rounds the levels to ``2**bits`` steps (compresses better).
+
+    Example:
+        >>> m = torch.softmax(torch.randn(3, 5), -1)
+        >>> back = decode_map(encode_map(m))
+        >>> bool(abs(back - m.numpy()).max() <= m.max() / 255)
+        True
+    """
+    if bits not in range(1, 9):
+        raise ValueError(f"bits must be in 1..8, got {bits}")
+    m = _to_np(m)
+    if m.ndim != 2:
+        raise ValueError(f"a map must be (Tq, Tk), got shape {m.shape}")
     m = np.nan_to_num(np.clip(m, 0.0, None))
     rowmax = m.max(1).astype("<f4")  # (Tq,)
     safe = np.where(rowmax > 0, rowmax, 1.0)[:, None]
@@ -136,6 +172,16 @@ def _encode(m: np.ndarray, bits: int) -> dict:
     }
 
 
+def decode_map(m: dict) -> np.ndarray:
+    """The ``(r, c)`` float32 array of a map made by :func:`encode_map` (API answers)."""
+    q = np.frombuffer(zlib.decompress(base64.b64decode(m["d"])), dtype=np.uint8)
+    scale = np.frombuffer(base64.b64decode(m["s"]), dtype="<f4")
+    return (q.reshape(int(m["r"]), int(m["c"])) * (scale[:, None] / 255.0)).astype(np.float32)
+
+
+_encode = encode_map
+
+
 class _View:
     """Common machinery of the three views; see :class:`HeadView` for the arguments."""
 
@@ -150,14 +196,17 @@ class _View:
         tokens_q: Sequence[str] | None = None,
         layer_names: Sequence[str] | None = None,
         heads: Sequence[Sequence[int]] | None = None,
+        roles: Sequence[str] | None = None,
         segments: Sequence[int] | None = None,
         title: str | None = None,
         theme: str = "light",
-        layer: int = 0,
+        layer: int = -1,
         head: int | None = None,
         agg: str = "mean",
         include: Sequence[str] | None = None,
         query_label: str | None = None,
+        prediction: dict[str, float] | None = None,
+        notes: Sequence[str] = (),
         max_bytes: int = MAX_BYTES,
     ) -> None:
         self.layers = _as_layers(weights)
@@ -185,6 +234,13 @@ class _View:
                 raise ValueError(
                     f"layer {i} has {tq} queries but {len(self.tokens_q)} query tokens"
                 )
+        self.roles = (
+            [str(r) for r in roles]
+            if roles is not None
+            else [_role(w, len(self.tokens), self.tokens_q is not None) for w in self.layers]
+        )
+        if len(self.roles) != n:
+            raise ValueError(f"{len(self.roles)} roles for {n} layers")
         if segments is not None:
             segments = [int(s) for s in segments]
             if len(segments) != len(self.tokens) or set(segments) - {0, 1}:
@@ -213,6 +269,11 @@ class _View:
         )
         self.title = title if title is not None else f"attention · {self.view} view"
         self.query_label, self.max_bytes = query_label, int(max_bytes)
+        self.prediction = (
+            None if prediction is None else {str(k): float(v) for k, v in prediction.items()}
+        )
+        self.notes = [str(x) for x in notes]
+        self.bits: int | None = None
         self._html: str | None = None
 
     # -- constructors ----------------------------------------------------------------
@@ -227,46 +288,63 @@ class _View:
             tokens = rec.tokens[example]
         kwargs.setdefault("layer_names", rec.names)
         kwargs.setdefault("heads", rec.heads)
+        if getattr(rec, "roles", None):
+            kwargs.setdefault("roles", rec.roles)
         return cls(rec.example(example), tokens, **kwargs)
 
     @classmethod
     def from_analysis(cls, analysis, **kwargs):
-        """A view of an :class:`~attnlab.viz.inspect.Analysis` (what ``attnlab viz`` shows)."""
+        """A view of an :class:`~attnlab.viz.inspect.Analysis` (what ``attnlab viz`` shows):
+        its layer names, roles, prediction and a note when the text was cut."""
         kwargs.setdefault("layer_names", analysis.layer_names)
         kwargs.setdefault("heads", analysis.heads)
+        kwargs.setdefault("roles", analysis.roles)
         kwargs.setdefault("segments", analysis.segments)
         kwargs.setdefault("title", analysis.title)
         kwargs.setdefault("query_label", analysis.query_label)
+        kwargs.setdefault("prediction", analysis.prediction)
+        if analysis.truncated is not None:
+            kwargs.setdefault("notes", [analysis.truncated.message()])
         return cls(analysis.weights, analysis.tokens, **kwargs)
 
     # -- payload ---------------------------------------------------------------------
-    def _rollouts(self) -> list[np.ndarray] | None:
+    def _rollouts(self) -> dict[int, np.ndarray]:
+        """Rollout after each self-attention layer (Abnar & Zuidema 2020), by layer index."""
         t = len(self.tokens)
-        if "rollout" not in self.include or any(w.shape[1:] != (t, t) for w in self.layers):
-            return None
+        idx = [i for i, r in enumerate(self.roles) if r == "self"]
+        if "rollout" not in self.include or not idx:
+            return {}
+        if any(self.layers[i].shape[1:] != (t, t) for i in idx):
+            return {}
         means = torch.stack(
-            [torch.from_numpy(w).mean(0, keepdim=True) for w in self.layers]
+            [torch.from_numpy(self.layers[i]).mean(0, keepdim=True) for i in idx]
         )  # (L, 1, T, T)
-        return list(rollout(means, all_layers=True).numpy())
+        return dict(zip(idx, rollout(means, all_layers=True).numpy(), strict=True))
 
     def payload(self, bits: int = 8) -> dict:
-        """The JSON data the page draws (weights encoded with ``bits`` levels per cell)."""
+        """The JSON data the page draws (weights encoded with ``bits`` levels per cell).
+
+        A layer with one head holds only that head's map (a mean or max over one head
+        would repeat it); rollout is offered only on self-attention layers.
+        """
         rolls = self._rollouts()
         layers = []
         for i, w in enumerate(self.layers):
             maps: dict[str, dict] = {}
-            if "heads" in self.include:
+            single = w.shape[0] == 1
+            if "heads" in self.include or single:
                 for j, h in enumerate(self.heads[i]):
                     maps[f"h{h}"] = _encode(w[j], bits)
-            if "mean" in self.include:
+            if not single and "mean" in self.include:
                 maps["mean"] = _encode(w.mean(0), bits)
-            if "max" in self.include:
+            if not single and "max" in self.include:
                 maps["max"] = _encode(w.max(0), bits)
-            if rolls is not None:
+            if i in rolls:
                 maps["rollout"] = _encode(rolls[i], bits)
             entry = {
                 "name": self.layer_names[i],
-                "heads": self.heads[i] if "heads" in self.include else [],
+                "role": self.roles[i],
+                "heads": self.heads[i] if ("heads" in self.include or single) else [],
                 "tq": int(w.shape[1]),
                 "tk": int(w.shape[2]),
                 "maps": maps,
@@ -281,9 +359,36 @@ class _View:
             "tokens": self.tokens,
             "qtokens": self.tokens_q,
             "segments": self.segments,
+            "prediction": self.prediction,
+            "notes": self.notes,
             "layers": layers,
             "initial": {"layer": self.layer, "head": self.head, "agg": self.agg},
         }
+
+    def fit(self, max_bytes: int, size=None) -> tuple[dict, int, int]:
+        """The finest payload whose size is at most ``max_bytes``.
+
+        Args:
+            max_bytes: the budget.
+            size: payload -> size in bytes (default: its compact JSON).
+
+        Returns:
+            ``(payload, bits, size)``.
+
+        Raises:
+            ValueError: over budget even with 4-bit levels.
+        """
+        size = size or (lambda p: len(json.dumps(p, separators=(",", ":")).encode()))
+        n = 0
+        for bits in BITS:
+            data = self.payload(bits)
+            n = size(data)
+            if n <= max_bytes:
+                return data, bits, n
+        raise ValueError(
+            f"the {self.view} view is {n:,} bytes, over max_bytes={max_bytes:,}; "
+            "show fewer layers or heads (include=('mean',)) or raise max_bytes"
+        )
 
     def html(self) -> str:
         """The complete, self-contained HTML document.
@@ -292,18 +397,14 @@ class _View:
             ValueError: the page would exceed ``max_bytes`` even with coarse (4-bit) levels.
         """
         if self._html is None:
-            size = 0
-            for bits in (8, 6, 4):
-                doc = render_document(self.payload(bits), title=self.title)
-                size = len(doc.encode("utf-8"))
-                if size <= self.max_bytes:
-                    self._html = doc
-                    break
-            else:
-                raise ValueError(
-                    f"the {self.view} view is {size:,} bytes, over max_bytes={self.max_bytes:,}; "
-                    "show fewer layers or heads (include=('mean',)) or raise max_bytes"
-                )
+            docs: dict[int, str] = {}
+
+            def size(p: dict) -> int:
+                docs[0] = render_document(p, title=self.title)
+                return len(docs[0].encode("utf-8"))
+
+            _, self.bits, _ = self.fit(self.max_bytes, size)
+            self._html = docs[0]
         return self._html
 
     def _height(self) -> int:
@@ -340,8 +441,9 @@ class _View:
 class HeadView(_View):
     """Tokens in two columns joined by lines weighted by attention.
 
-    Pick the layer, toggle heads (one colour per head) or show their mean/max or the
-    rollout; hover a token to isolate it, click several to sum their attention.
+    Pick the layer; click a head to see it alone (shift- or ctrl-click adds or removes
+    heads, "all heads" shows every one, one colour per head) or show their mean/max or
+    the rollout; hover a token to isolate it, click several to sum their attention.
 
     Args:
         weights: ``(L, H, Tq, Tk)``, ``(H, Tq, Tk)``, ``(Tq, Tk)`` or a list of per-layer
@@ -350,12 +452,19 @@ class HeadView(_View):
         tokens_q: query tokens for cross attention (target side of an alignment).
         layer_names: one label per layer.
         heads: head indices held by each layer (default ``0..H-1``).
+        roles: what each layer does (``"self"``, ``"cross"``, ``"pool"``...; default:
+            ``"pool"`` for a single query row, else ``"self"``). A pooling layer is drawn
+            as one row; rollout is offered only over self-attention layers.
         segments: 0/1 per token for a sentence pair (enables the A→B / B→A filter).
         title: page title. theme: ``"light"`` or ``"dark"``.
-        layer, head, agg: what is shown first (``agg``: ``"mean"``, ``"max"``,
-            ``"rollout"``, ``"heads"`` or ``"h<i>"``).
-        include: which maps to embed, from ``("heads", "mean", "max", "rollout")``.
+        layer, head, agg: what is shown first (``layer`` default: the last, as in
+            ``attnlab viz``; ``agg``: ``"mean"``, ``"max"``, ``"rollout"``, ``"heads"``
+            or ``"h<i>"``).
+        include: which maps to embed, from ``("heads", "mean", "max", "rollout")``
+            (a layer with one head always holds just that head).
         query_label: label of a single pooled query (``Tq = 1``).
+        prediction: label -> probability, shown above the view.
+        notes: sentences shown above the view (e.g. that the text was cut).
         max_bytes: size budget of the page; weights are quantised more coarsely when over.
     """
 

@@ -109,7 +109,7 @@
     }
     const layer = () => data.layers[st.layer];
     const headKeys = (L) => L.heads.map((h) => "h" + h);
-    const selfAttn = (L) => L.tq === L.tk && L.tk === data.tokens.length;
+    const selfAttn = (L) => (!L.role || L.role === "self") && L.tq === L.tk && L.tk === data.tokens.length;
     function qTokens(L) {
       if (data.qtokens && L.tq === data.qtokens.length && !selfAttn(L)) return data.qtokens;
       if (L.tq === data.tokens.length) return data.tokens;
@@ -127,31 +127,47 @@
       if (st.pair === "all" || !selfAttn(L) || !data.segments) return true;
       return segOf(j) === Number(st.pair[2]);
     }
+    // Only what means something: a layer with one head (e.g. attention pooling) has just
+    // that map (its mean or max over heads would repeat it); rollout only where it was made.
     function aggOptions(L) {
       const out = [];
-      if (st.view === "head" && L.heads.length) out.push(["heads", AGG_LABEL.heads]);
-      for (const k of ["mean", "max", "rollout"]) if (L.maps[k]) out.push([k, AGG_LABEL[k]]);
-      if (st.view === "matrix") for (const h of L.heads) out.push(["h" + h, "head " + h]);
+      if (L.heads.length === 1 && L.maps["h" + L.heads[0]]) {
+        out.push(["h" + L.heads[0], L.role === "pool" ? "pooling weights" : "head " + L.heads[0] + " (the only head)"]);
+      } else {
+        if (st.view === "head" && L.heads.length) out.push(["heads", AGG_LABEL.heads]);
+        for (const k of ["mean", "max"]) if (L.maps[k]) out.push([k, AGG_LABEL[k]]);
+        if (st.view === "matrix") for (const h of L.heads) out.push(["h" + h, "head " + h]);
+      }
+      if (L.maps.rollout) out.push(["rollout", AGG_LABEL.rollout]);
       return out;
     }
     function fixAgg() {
-      const opts = aggOptions(layer()).map((o) => o[0]);
-      if (!opts.includes(st.agg)) st.agg = opts.includes("mean") ? "mean" : opts[0];
-      if (st.view === "head" && opts.includes("heads") && data.initial && data.initial.head != null
-          && st.agg === "mean" && !st._initDone) st.agg = "heads";
-      st._initDone = true;
-      if (!st.heads.size) {
-        const h0 = data.initial && data.initial.head;
-        layer().heads.forEach((h) => { if (h0 == null || h === h0) st.heads.add(h); });
+      const L = layer(), opts = aggOptions(L).map((o) => o[0]);
+      const h0 = data.initial ? data.initial.head : null;
+      if (!st._initDone && h0 != null) { // a head asked for: shown alone
+        if (st.view === "head" && opts.includes("heads")) { st.agg = "heads"; st.heads = new Set([h0]); }
+        else if (opts.includes("h" + h0)) st.agg = "h" + h0;
       }
+      st._initDone = true;
+      if (!opts.includes(st.agg)) st.agg = opts.includes("mean") ? "mean" : opts[0];
+      for (const h of [...st.heads]) if (!L.heads.includes(h)) st.heads.delete(h);
+      if (!st.heads.size) L.heads.forEach((h) => st.heads.add(h));
     }
 
     // ---- toolbar ---------------------------------------------------------------
     const title = el("div", { class: "al-title" }, data.title || "");
+    root.append(title);
+    if (data.prediction) {
+      const labels = Object.keys(data.prediction).sort((a, b) => data.prediction[b] - data.prediction[a]);
+      const p = (k) => k + " " + data.prediction[k].toFixed(3);
+      root.append(el("div", { class: "al-prediction" }, "prediction: " + p(labels[0]) +
+        (labels.length > 1 ? " (" + labels.slice(1).map(p).join(", ") + ")" : "")));
+    }
+    for (const text of data.notes || []) root.append(el("div", { class: "al-warn" }, text));
     const bar = el("div", { class: "al-toolbar" });
     const note = el("div", { class: "al-note" });
     const body = el("div", { class: "al-body" });
-    root.append(title, bar, note, body);
+    root.append(bar, note, body);
 
     function select(label, options, value, onchange, cls) {
       const wrap = el("label", {}, label + " ");
@@ -173,14 +189,26 @@
           st.layer = Number(v); st.sel.clear(); st.heads.clear(); render();
         }, "al-layer"));
       }
-      bar.append(select("show", aggOptions(L), st.agg, (v) => { st.agg = v; render(); }, "al-agg"));
-      if (st.view === "head" && st.agg === "heads") {
+      const opts = aggOptions(L);
+      if (opts.length > 1) bar.append(select("show", opts, st.agg, (v) => { st.agg = v; render(); }, "al-agg"));
+      else if (opts.length === 1) bar.append(el("span", { class: "al-only" }, opts[0][1]));
+      if (st.view === "head" && st.agg === "heads" && L.heads.length > 1) {
+        // click: this head alone; shift/ctrl/cmd-click: add or remove it; "all heads": every one
+        const all = el("button", { class: "al-all" + (st.heads.size === L.heads.length ? " on" : ""),
+          title: "show every head" }, "all heads");
+        all.addEventListener("click", () => { L.heads.forEach((h) => st.heads.add(h)); render(); });
+        bar.append(all);
         for (const h of L.heads) {
           const colour = PALETTE[h % PALETTE.length];
           const b = el("button", { class: "al-head" + (st.heads.has(h) ? " on" : ""), "data-head": h,
-            style: "border-color:" + colour, title: "toggle head " + h }, String(h));
-          b.addEventListener("click", () => {
-            if (st.heads.has(h)) st.heads.delete(h); else st.heads.add(h);
+            style: "border-color:" + colour, title: "head " + h + ": click to see it alone, shift-click to add or remove it" }, String(h));
+          b.addEventListener("click", (ev) => {
+            if (ev.shiftKey || ev.ctrlKey || ev.metaKey) {
+              if (!st.heads.has(h)) st.heads.add(h);
+              else if (st.heads.size > 1) st.heads.delete(h);
+            } else {
+              st.heads = new Set([h]);
+            }
             render();
           });
           bar.append(b);
@@ -245,10 +273,12 @@
         const rows = st.hover != null ? [st.hover] : st.sel.size ? [...st.sel] : qt.map((_, i) => i);
         maps.forEach((m, idx) => {
           const colour = st.agg === "heads" ? PALETTE[Number(keys[idx].slice(1)) % PALETTE.length] : "var(--accent)";
+          // one pooled row spreads its mass over every token: scale it to its largest weight
+          const scale = L.tq === 1 ? 1 / m.max : 1;
           for (const i of rows) {
             if (!rowOk(L, i)) continue;
             for (let j = 0; j < m.cols; j++) {
-              const w = m.v[i * m.cols + j];
+              const w = m.v[i * m.cols + j] * scale;
               if (w < thr || !colOk(L, j)) continue;
               lines.append(sv("line", { x1: xl, y1: yq(i) - 4, x2: xr, y2: yk(j) - 4, stroke: colour,
                 "stroke-width": 2, "stroke-opacity": Math.min(1, w).toFixed(3), "data-head": keys[idx] }));
@@ -268,7 +298,8 @@
           note.textContent = "attention summed over " + chosen.length + " selected token(s); top: " +
             [...sum.keys()].sort((a, b) => sum[b] - sum[a]).slice(0, 5).map((j) => kt[j] + " " + fmt(sum[j])).join(", ");
         } else {
-          note.textContent = "hover a token on the left to isolate it; click tokens to select and sum them";
+          note.textContent = (st.agg === "heads" && L.heads.length > 1 ? "click a head to see it alone (shift-click adds); " : "") +
+            "hover a token on the left to isolate it; click tokens to select and sum them";
         }
       }
       drawLines();
@@ -375,7 +406,8 @@
       const cols = Math.max(...data.layers.map((L) => (L.heads.length ? L.heads.length : 0) + (L.maps.mean ? 1 : 0)));
       const grid = el("div", { class: "al-grid", style: "grid-template-columns: max-content repeat(" + cols + ", 74px)" });
       grid.append(el("div"));
-      const first = data.layers.find((L) => L.heads.length) || data.layers[0];
+      const width = (L) => L.heads.length + (L.maps.mean ? 1 : 0);
+      const first = data.layers.reduce((a, b) => (width(b) > width(a) ? b : a), data.layers[0]);
       for (const h of first.heads) grid.append(el("div", { class: "al-collabel" }, "head " + h));
       if (first.maps.mean) grid.append(el("div", { class: "al-collabel" }, "mean"));
       for (let c = first.heads.length + (first.maps.mean ? 1 : 0); c < cols; c++) grid.append(el("div"));
@@ -384,7 +416,9 @@
         grid.append(el("div", { class: "al-rowlabel" }, L.name));
         const keys = headKeys(L).concat(L.maps.mean ? ["mean"] : []);
         for (const key of keys) {
-          const cv = el("canvas", { class: "al-thumb", "data-layer": l, "data-map": key, title: L.name + " " + key });
+          // a pooling layer (one query) stays a row instead of being stretched into a square
+          const cv = el("canvas", { class: "al-thumb" + (L.tq === 1 ? " al-row" : ""), "data-layer": l, "data-map": key,
+            title: L.name + " " + (key === "mean" ? "mean of heads" : "head " + key.slice(1)) });
           paint(cv, await getMap(l, key), root.dataset.theme, st.gamma);
           cv.addEventListener("click", () => { st.detail = [l, key]; render(); });
           grid.append(cv);
