@@ -78,7 +78,6 @@ def test_predict_and_eval_commands(trained, tiny_csv, tmp_path, capsys):
 
 
 def test_report_is_self_contained(trained):
-    from attnlab import __version__
     from attnlab.viz.report import LITERATURE
 
     html = (trained / "report.html").read_text(encoding="utf-8")
