@@ -74,7 +74,7 @@ def test_predict_and_eval_commands(trained, tiny_csv, tmp_path, capsys):
     assert main(["eval", str(trained), "--data", str(other)]) == 0
     out = capsys.readouterr().out
     assert "all 300 examples" in out
-    assert re.search(r"negative\s+\d+\.\d\d%\s+\d+\.\d\d%\s+\d+\.\d\d%\s+150", out)
+    assert re.search(r"negative\s+\d+\.\d%\s+\d+\.\d%\s+\d+\.\d%\s+150", out)
 
 
 def test_report_is_self_contained(trained):

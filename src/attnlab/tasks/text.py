@@ -394,11 +394,12 @@ class TextClassification(Task):
         width = max(8, *(len(x) for x in labels))
         lines = [f"accuracy: {metrics['accuracy']:.2%}", f"macro-F1: {metrics['macro_f1']:.2%}"]
         pc = metrics["per_class"]
-        lines.append(f"{'class':<{width}}  precision  recall      F1  support")
+        lines.append("per class:")
+        lines.append(f"  {'class':<{width}}  precision  recall      F1  support")
         for i, name in enumerate(labels):
             lines.append(
-                f"{name:<{width}}  {pc['precision'][i]:>9.2%}  {pc['recall'][i]:>6.2%}  "
-                f"{pc['f1'][i]:>6.2%}  {pc['support'][i]:>7}"
+                f"  {name:<{width}}  {pc['precision'][i]:>9.1%}  {pc['recall'][i]:>6.1%}  "
+                f"{pc['f1'][i]:>6.1%}  {pc['support'][i]:>7}"
             )
         lines.append("confusion (rows: true, columns: predicted):")
         lines.append(" " * (width + 2) + " ".join(f"{x[:8]:>8}" for x in labels))
