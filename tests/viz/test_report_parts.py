@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from attnlab.viz.report import pick_examples, render_tokens
+from attnlab.tasks.sections import pick_examples
+from attnlab.viz.report import render_tokens
 
 
 def test_render_tokens_shades_by_relative_weight_and_escapes():
@@ -62,41 +63,13 @@ def test_render_text_greys_a_tail_past_the_limit():
     assert html.count('class="tok"') == 2
 
 
-def test_data_checksum_follows_texts_labels_and_order():
-    from attnlab.viz.report import data_checksum
+def test_data_checksum_follows_lines_and_order():
+    from attnlab.tasks.sections import data_checksum
 
-    a = data_checksum(["good", "bad"], ["pos", "neg"])
-    assert len(a) == 64 and a == data_checksum(["good", "bad"], ["pos", "neg"])
-    assert a != data_checksum(["bad", "good"], ["neg", "pos"])
-    assert a != data_checksum(["good", "bad"], ["pos", "pos"])
-
-
-def test_per_class_scores_match_torchmetrics():
-    import torch
-    from torchmetrics.functional.classification import (
-        multiclass_f1_score,
-        multiclass_precision,
-        multiclass_recall,
-    )
-
-    from attnlab.viz.scores import format_per_class, per_class
-
-    torch.manual_seed(0)
-    y = torch.randint(0, 3, (200,))
-    p = torch.where(torch.rand(200) < 0.7, y, torch.randint(0, 3, (200,)))
-    rows = per_class(y.tolist(), p.tolist(), ["a", "b", "c"])
-    for fn, attr in ((multiclass_precision, "precision"), (multiclass_recall, "recall"),
-                     (multiclass_f1_score, "f1")):  # fmt: skip
-        ref = fn(p, y, 3, average=None).tolist()
-        assert [getattr(r, attr) for r in rows] == [pytest.approx(v, abs=1e-6) for v in ref]
-    assert [r.support for r in rows] == torch.bincount(y, minlength=3).tolist()
-    table = format_per_class(rows).splitlines()
-    assert table[0].split() == ["class", "precision", "recall", "F1", "support"]
-    assert len(table) == 4
-    never = per_class([0, 0, 1], [0, 0, 0], ["x", "y"])  # y never predicted: 0, not NaN
-    assert never[1].precision == 0.0 and never[1].f1 == 0.0
-    with pytest.raises(ValueError, match="3 labels but 2 predictions"):
-        per_class([0, 1, 1], [0, 1], ["x", "y"])
+    a = data_checksum(["pos\tgood", "neg\tbad"])
+    assert len(a) == 64 and a == data_checksum(["pos\tgood", "neg\tbad"])
+    assert a != data_checksum(["neg\tbad", "pos\tgood"])
+    assert a != data_checksum(["pos\tgood", "pos\tbad"])
 
 
 def test_curves_have_whole_epoch_ticks_and_mark_the_kept_epoch(tmp_path):

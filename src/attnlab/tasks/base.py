@@ -213,6 +213,24 @@ class Task(abc.ABC):
         """A simple reference model's test metrics on the same split (or None)."""
         return None
 
+    def report_sections(
+        self, run: Run, split: Any, metrics: dict[str, Any], *, n_examples: int = 20
+    ) -> list:
+        """What the run's report shows, as :mod:`attnlab.tasks.sections` data: metrics next
+        to the baseline, curves, examples with their attention, how to read them, commands.
+
+        Args:
+            run: the trained run.
+            split: the test split.
+            metrics: the run's saved ``metrics.json``.
+            n_examples: examples to show.
+        """
+        from attnlab.tasks.sections import Curves, Table
+
+        test = metrics.get("test", {})
+        rows = [[k, f"{v:.4g}"] for k, v in test.items() if isinstance(v, float)]
+        return [Table("Metrics", ["metric", "test"], rows), Curves()]
+
     def summary(self, metrics: dict[str, Any]) -> str:
         """One line for the command line."""
         return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))

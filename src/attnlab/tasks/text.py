@@ -427,6 +427,16 @@ class TextClassification(Task):
             "macro_f1": float(f1_score(test.labels, pred, average="macro")),
         }
 
+    def report_sections(
+        self, run: TextRun, split: TextDataset, metrics: dict[str, Any], *, n_examples: int = 20
+    ) -> list:
+        """Accuracy and macro-F1 next to the TF-IDF baseline, per-class scores, curves, the
+        confusion matrix, how to read attention pooling (with its caveat), about 20 test
+        texts shaded in place, the commands that open the views, and data checksums."""
+        from attnlab.tasks.text_report import text_report_sections
+
+        return text_report_sections(run, split, metrics, n_examples=n_examples)
+
     def summary(self, metrics: dict[str, Any]) -> str:
         line = f"test accuracy: {metrics['accuracy']:.2%}  (macro-F1 {metrics['macro_f1']:.2%}, "
         line += f"{metrics['n']} examples"

@@ -33,7 +33,6 @@ _LAZY = {
     "MatrixView": "attnlab.viz.views",
     "decode_map": "attnlab.viz.views",
     "encode_map": "attnlab.viz.views",
-    "per_class": "attnlab.viz.scores",
     "Analysis": "attnlab.viz.inspect",
     "load_subject": "attnlab.viz.inspect",
 }

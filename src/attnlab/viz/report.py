@@ -1,44 +1,34 @@
 """The run report: one self-contained ``report.html`` (nothing is loaded to view it).
 
-It holds the test metrics next to a TF-IDF + logistic-regression baseline trained on the
-same split, per-class precision/recall/F1, training curves with the kept epoch marked,
-the confusion matrix, about 20 test sentences (right and wrong) shown as their original
-text with each token shaded in place by its attention-pooling weight (placed with the
-tokenizer's character offsets), a short guide to reading the shading with its caveat, the
-commands that open the interactive views, and the version, date, seed and data checksums.
-The page reads on a phone-width screen. The curves and confusion matrix are also written
-as PNG and SVG beside it.
+The run's task says what goes in it, as sections (:mod:`attnlab.tasks.sections`): for text
+classification the test metrics next to a TF-IDF + logistic-regression baseline trained on
+the same split, per-class precision/recall/F1, training curves with the kept epoch marked,
+the confusion matrix, about 20 test texts (right and wrong) shown as written with each token
+shaded in place by its attention-pooling weight, a short guide to reading the shading with
+its caveat, the commands that open the interactive views, and data checksums. This module
+draws every kind of section the same way for every task, under a header with the attnlab
+version, the date and the seed. The page reads on a phone-width screen; the curves and the
+confusion matrix are also written as PNG and SVG beside it.
 
 Example:
-    >>> from attnlab.viz.report import write_report
-    >>> write_report(run, test_split, probs=probs, metrics=metrics, history=history)  # doctest: +SKIP
+    >>> from attnlab.viz.report import write_run_report
+    >>> write_run_report("runs/demo")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import html
 import io
 import json
-import random
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from attnlab.viz.fonts import CSS_FONTS, quiet_glyph_warnings, use_fonts
-from attnlab.viz.scores import per_class
 
-__all__ = [
-    "data_checksum",
-    "pick_examples",
-    "render_text",
-    "render_tokens",
-    "write_report",
-    "write_run_report",
-]
+__all__ = ["render_text", "render_tokens", "write_report", "write_run_report"]
 
 CSS = f"""
 *{{box-sizing:border-box}}
@@ -59,18 +49,8 @@ img{{max-width:100%;height:auto}}
 pre,code{{font-family:ui-monospace,"DejaVu Sans Mono",monospace}} code{{word-break:break-all}}
 pre{{background:#f7f7f7;padding:.8rem;overflow-x:auto;font-size:.85rem;white-space:pre-wrap}}
 .note{{color:#555;font-size:.92rem}} .meta{{color:#555;font-size:.88rem}}
+p,li{{overflow-wrap:anywhere}}
 """
-
-LITERATURE = (
-    (
-        "Jain & Wallace 2019, Attention is not Explanation",
-        "https://aclanthology.org/N19-1357/",
-    ),
-    (
-        "Wiegreffe & Pinter 2019, Attention is not not Explanation",
-        "https://aclanthology.org/D19-1002/",
-    ),
-)
 
 
 def _cjk(s: str) -> bool:
@@ -162,27 +142,6 @@ def render_text(
     return "".join(parts)
 
 
-def pick_examples(
-    labels: Sequence[int], preds: Sequence[int], *, n: int = 20, seed: int = 0
-) -> list[int]:
-    """Indices of about ``n`` test examples, half right and half wrong (when there are
-    enough wrong ones), chosen with ``seed``."""
-    right = [i for i, (y, p) in enumerate(zip(labels, preds, strict=True)) if y == p]
-    wrong = [i for i, (y, p) in enumerate(zip(labels, preds, strict=True)) if y != p]
-    rng = random.Random(seed)
-    n_wrong = min(len(wrong), n // 2)
-    chosen = rng.sample(wrong, n_wrong) + rng.sample(right, min(len(right), n - n_wrong))
-    return sorted(chosen)
-
-
-def data_checksum(texts: Sequence[str], labels: Sequence[str]) -> str:
-    """SHA-256 (hex) of the examples in order, one ``label<TAB>text`` line each."""
-    h = hashlib.sha256()
-    for text, label in zip(texts, labels, strict=True):
-        h.update(f"{label}\t{text}\n".encode())
-    return h.hexdigest()
-
-
 def _save(fig, out: Path, stem: str) -> str:
     """Save ``fig`` as PNG and SVG next to the report; return the PNG as a data URI."""
     use_fonts(fig)
@@ -194,8 +153,14 @@ def _save(fig, out: Path, stem: str) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _curves(history: list[dict[str, Any]], out: Path, kept: int | None) -> str | None:
-    """Loss and accuracy per epoch (one panel above the other), the kept epoch marked."""
+def _curves(
+    history: list[dict[str, Any]],
+    out: Path,
+    kept: int | None,
+    metric: str = "acc",
+    label: str = "accuracy",
+) -> str | None:
+    """Loss and ``metric`` per epoch (one panel above the other), the kept epoch marked."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -204,15 +169,15 @@ def _curves(history: list[dict[str, Any]], out: Path, kept: int | None) -> str |
     epochs = [int(h["epoch"]) + 1 for h in history]
     fig = Figure(figsize=(6.0, 6.4), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
-    for ax, metric in zip(axes, ("loss", "acc"), strict=True):
+    for ax, name in zip(axes, ("loss", metric), strict=True):
         for split, style in (("train", "-o"), ("val", "-s")):
-            ys = [h.get(f"{split}_{metric}") for h in history]
+            ys = [h.get(f"{split}_{name}") for h in history]
             pts = [(e, y) for e, y in zip(epochs, ys, strict=True) if y is not None]
             if pts:
                 ax.plot(*zip(*pts, strict=True), style, label=split, markersize=7, lw=2)
         if kept is not None:
             ax.axvline(kept, color="#b00020", ls="--", lw=1.5, label=f"kept: epoch {kept}")
-        ax.set_ylabel("loss" if metric == "loss" else "accuracy", fontsize=13)
+        ax.set_ylabel("loss" if name == "loss" else label, fontsize=13)
         ax.tick_params(labelsize=12)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=11)
@@ -227,7 +192,12 @@ def _curves(history: list[dict[str, Any]], out: Path, kept: int | None) -> str |
     return _save(fig, out, "curves")
 
 
-def _confusion(confusion: list[list[int]], labels: Sequence[str], out: Path) -> str:
+def _confusion(
+    confusion: list[list[int]],
+    labels: Sequence[str],
+    out: Path,
+    title: str = "confusion matrix (test)",
+) -> str:
     from matplotlib.figure import Figure
 
     c = len(labels)
@@ -252,139 +222,174 @@ def _confusion(confusion: list[list[int]], labels: Sequence[str], out: Path) -> 
     ax.set_yticks(range(c), labels, fontsize=12)
     ax.set_xlabel("predicted", fontsize=13)
     ax.set_ylabel("true", fontsize=13)
-    ax.set_title("confusion matrix (test)", fontsize=14)
+    ax.set_title(title, fontsize=14)
     return _save(fig, out, "confusion")
 
 
-def _examples(run: Any, test: Any, idx: list[int]) -> list[str]:
-    """One block per chosen test sentence: verdict, labels and the shaded original text."""
-    texts = [test.texts[i] for i in idx]
-    predictions = run.predict(texts)
-    tok = getattr(getattr(run, "tokenizer", None), "tokenizer", None)
-    encodings = tok.encode_batch(texts) if tok is not None else [None] * len(texts)
-    blocks = []
-    for i, text, p, enc in zip(idx, texts, predictions, encodings, strict=True):
-        truth = run.labels[test.labels[i]]
-        ok = p.label == truth
-        if enc is not None and len(enc.offsets) == len(p.weights):
-            body = render_text(text, enc.offsets, p.tokens, p.weights)
-        else:
-            body = render_tokens(p.tokens, p.weights)
-        esc = html.escape
-        blocks.append(
-            f'<div class="ex"><div class="head"><span class="{"ok" if ok else "bad"}">'
-            f"{'right' if ok else 'wrong'}</span> · true <b>{esc(truth)}</b> · predicted "
-            f"<b>{esc(p.label)}</b> ({p.probability:.2f})</div>"
-            f'<div class="text">{body}</div></div>'
-        )
-    return blocks
+def _inline(fig) -> str:
+    """A figure as an inline PNG data URI (not written beside the report)."""
+    use_fonts(fig)
+    buf = io.BytesIO()
+    with quiet_glyph_warnings():
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _checksums(run: Any, test: Any) -> list[str]:
-    names = run.labels
-    lines = [
-        f"test split: {len(test):,} examples, sha256 "
-        f"<code>{data_checksum(test.texts, [names[y] for y in test.labels])}</code>"
-    ]
-    cfg = run.config
-    try:
-        from attnlab.data import load_data
-
-        d = cfg.data
-        data = load_data(d.name, text_column=d.text_column, label_column=d.label_column)
-    except (OSError, ValueError) as e:  # a data file moved since training
-        lines.insert(
-            0, f"data {html.escape(str(cfg.data.name))}: not readable now ({html.escape(str(e))})"
-        )
-    else:
-        digest = data_checksum(data.texts, [data.label_names[y] for y in data.labels])
-        lines.insert(
-            0,
-            f"data {html.escape(str(cfg.data.name))}: {len(data):,} examples as loaded, sha256 "
-            f"<code>{digest}</code>",
-        )
-    return lines
-
-
-def _commands(run_dir: Path, text: str) -> str:
-    d, t = shlex.quote(str(run_dir)), shlex.quote(text)
-    return "\n".join(
-        [
-            "# one sentence: interactive head and model views (open the .html file)",
-            f"attnlab viz {d} {t} --view head --out head.html",
-            f"attnlab viz {d} {t} --view model --out model.html",
-            "# type any text in the browser and see every view",
-            f"attnlab explore {d}",
-            "# the label and the most-weighted tokens; metrics with per-class scores",
-            f"attnlab predict {d} {t}",
-            f"attnlab eval {d}",
-        ]
+def _header(pairs: Sequence[tuple[str, str]], ok: bool | None) -> str:
+    esc = html.escape
+    parts = (
+        []
+        if ok is None
+        else [f'<span class="{"ok" if ok else "bad"}">{"right" if ok else "wrong"}</span>']
     )
+    parts += [f"{esc(k)} <b>{esc(v)}</b>" for k, v in pairs]
+    return " · ".join(parts)
 
 
-def write_report(
-    run: Any,
-    test: Any,
-    *,
-    probs: Any,
-    metrics: dict[str, Any],
-    history: list[dict[str, Any]],
-    n_examples: int = 20,
-    path: str | Path | None = None,
-) -> Path:
-    """Write ``report.html`` (plus ``curves.{png,svg}`` and ``confusion.{png,svg}``).
+def _render(section, ctx: dict[str, Any]) -> str:
+    """HTML for one report section (see :mod:`attnlab.tasks.sections`)."""
+    esc = html.escape
+    kind = section.kind
+    if kind == "table":
+        head = "".join(f"<th>{esc(str(c))}</th>" for c in section.columns)
+        body = "".join(
+            "<tr>" + "".join(
+                f'<td{" class=num" if j else ""}>{esc(str(v))}</td>' for j, v in enumerate(row)
+            ) + "</tr>"
+            for row in section.rows
+        )  # fmt: skip
+        note = f'<p class="note">{esc(section.note)}</p>' if section.note else ""
+        return f"<h2>{esc(section.title)}</h2><div class=scroll><table><tr>{head}</tr>{body}</table></div>{note}"
+    if kind == "curves":
+        uri = _curves(ctx["history"], ctx["out"], ctx["kept"], section.metric, section.label)
+        if uri is None:
+            return ""
+        return (
+            f'<h2>{esc(section.title)}</h2><figure><img alt="loss and {esc(section.label)} per '
+            f'epoch, the kept epoch marked" src="{uri}"></figure>'
+        )
+    if kind == "confusion":
+        uri = _confusion(section.matrix, section.labels, ctx["out"], section.title)
+        return f'<figure><img alt="{esc(section.title)}" src="{uri}"></figure>'
+    if kind == "prose":
+        paras = "".join(f"<p>{esc(p)}</p>" for p in section.paragraphs)
+        if section.links:
+            links = " · ".join(
+                f'<a href="{esc(u, quote=True)}">{esc(n)}</a>' for n, u in section.links
+            )
+            paras += f'<p class="note">See {links}.</p>'
+        return f"<h2>{esc(section.title)}</h2>{paras}"
+    if kind == "text-examples":
+        blocks = []
+        for it in section.items:
+            if it.offsets is not None and len(it.offsets) == len(it.weights):
+                body = render_text(it.text, it.offsets, it.tokens, it.weights)
+            else:
+                body = render_tokens(it.tokens, it.weights)
+            blocks.append(
+                f'<div class="ex"><div class="head">{_header(it.header, it.ok)}</div>'
+                f'<div class="text">{body}</div></div>'
+            )
+        note = f'<p class="note">{esc(section.note)}</p>' if section.note else ""
+        return f"<h2>{esc(section.title)}</h2>{note}{''.join(blocks)}"
+    if kind == "alignments":
+        from attnlab.viz.plots import plot_alignment
+
+        blocks = []
+        for it in section.items:
+            fig = plot_alignment(it.weights, it.source, it.target, title=None)
+            blocks.append(
+                f'<div class="ex"><div class="head">{_header(it.header, it.ok)}</div>'
+                f'<img alt="alignment" src="{_inline(fig)}"></div>'
+            )
+        note = f'<p class="note">{esc(section.note)}</p>' if section.note else ""
+        return f"<h2>{esc(section.title)}</h2>{note}{''.join(blocks)}"
+    if kind == "image-examples":
+        blocks = [
+            f'<div class="ex"><div class="head">{_header(it.header, it.ok)}</div>'
+            f'<img alt="image and attention" src="{_inline(_overlays(it))}"></div>'
+            for it in section.items
+        ]
+        note = f'<p class="note">{esc(section.note)}</p>' if section.note else ""
+        return f"<h2>{esc(section.title)}</h2>{note}{''.join(blocks)}"
+    if kind == "commands":
+        return f"<h2>{esc(section.title)}</h2><pre>{esc(chr(10).join(section.lines))}</pre>"
+    raise ValueError(f"the report cannot draw a section of kind {kind!r}")
+
+
+def _overlays(item):
+    """The image, then the image with each map over it (bilinear to the image's size)."""
+    import torch
+    from matplotlib.figure import Figure
+    from torch.nn import functional as F
+
+    img = item.image.detach().float().cpu()
+    if img.dim() == 3 and img.shape[0] in (1, 3):
+        img = img.permute(1, 2, 0)  # (H, W, C)
+    if img.max() > 1.5:
+        img = img / 255.0
+    img = img.squeeze(-1) if img.dim() == 3 and img.shape[-1] == 1 else img
+    h, w = img.shape[:2]
+    panels = [("input", None), *item.maps.items()]
+    fig = Figure(figsize=(1.9 * len(panels), 2.1), layout="constrained")
+    for ax, (name, m) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        ax.imshow(img.numpy(), cmap="gray" if img.dim() == 2 else None)
+        if m is not None:
+            m = torch.as_tensor(m).detach().float().cpu()
+            m = F.interpolate(m[None, None], size=(h, w), mode="bilinear", align_corners=False)[
+                0, 0
+            ]
+            ax.imshow(m.numpy(), cmap="inferno", alpha=0.55)
+        ax.set_title(name, fontsize=9)
+        ax.set_axis_off()
+    return fig
+
+
+def write_report(run: Any, *, path: str | Path | None = None, n_examples: int = 20) -> Path:
+    """Write a run's ``report.html`` (plus ``curves.{png,svg}`` and ``confusion.{png,svg}``
+    beside it): its task's sections (metrics next to a baseline, curves, examples with their
+    attention, how to read them, commands to open the views) under a header with the
+    attnlab version, the date and the seed. The file appears only complete.
 
     Args:
-        run: the loaded :class:`attnlab.train.Run`.
-        test: the test :class:`attnlab.data.TextDataset` (run's label names).
-        probs: ``(N, C)`` test probabilities from the run.
-        metrics: the run's metrics (``test_acc``, ``test_f1``, ``confusion``,
-            ``best_epoch``, ``baseline``...).
-        history: per-epoch logged metrics (``train_loss``, ``val_acc``...).
-        n_examples: test sentences shown with attention shading.
+        run: a finished run (:func:`attnlab.runs.load_run`).
         path: output file (default ``run.run_dir / "report.html"``).
+        n_examples: examples shown with their attention.
 
     Returns:
         The report path.
     """
     from attnlab import __version__
+    from attnlab.runs import read_history
+    from attnlab.runs.folder import METRICS
 
     path = Path(path) if path is not None else run.run_dir / "report.html"
     out = path.parent
     out.mkdir(parents=True, exist_ok=True)
-    labels = run.labels
-    preds = probs.argmax(-1).tolist()
-    seed = run.config.train.seed
-    idx = pick_examples(test.labels, preds, n=n_examples, seed=seed)
-    m = metrics
-    kept = m.get("best_epoch")
-    curves = _curves(history, out, kept if isinstance(kept, int) else None)
-    confusion = _confusion(m["confusion"], labels, out)
-    base = m.get("baseline", {})
+    metrics = json.loads((run.run_dir / METRICS).read_text(encoding="utf-8"))
+    cfg = run.config
+    seed = cfg.train.seed
+    split = run.task.load_splits(cfg.data, seed=seed).test
+    sections = run.task.report_sections(run, split, metrics, n_examples=n_examples)
+    kept = metrics.get("best_epoch")
+    ctx = {
+        "history": read_history(run.run_dir),
+        "out": out,
+        "kept": kept if isinstance(kept, int) else None,
+    }
+    body = "".join(_render(s, ctx) for s in sections)
     esc = html.escape
-    title = f"{run.config.model} on {run.config.data.name}"
-    blocks = _examples(run, test, idx)
-    scores = per_class(test.labels, preds, labels)
-    class_rows = "".join(
-        f"<tr><td>{esc(s.label)}</td><td class='num'>{s.precision:.1%}</td>"
-        f"<td class='num'>{s.recall:.1%}</td><td class='num'>{s.f1:.1%}</td>"
-        f"<td class='num'>{s.support:,}</td></tr>"
-        for s in scores
-    )
+    title = f"{cfg.model} on {cfg.data.name}"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    meta = [f"attnlab {esc(__version__)}", f"written {when}", f"seed {seed}"]
-    sums = "".join(f"<li>{line}</li>" for line in _checksums(run, test))
-    shown = sorted((test.texts[i] for i in idx), key=len)
-    example = shown[0] if shown and len(shown[0]) <= 100 else "a gorgeous, witty film"
-    max_len = run.config.data.max_len
-    lit = " and ".join(f'<a href="{u}">{esc(n)}</a>' for n, u in LITERATURE)
-    config_json = json.dumps(run.config.to_dict(), indent=2)
+    meta = " · ".join([f"attnlab {esc(__version__)}", f"written {when}", f"seed {seed}"])
+    monitor = metrics.get("monitor", run.task.monitor)
     kept_line = (
-        f"The weights kept are those of epoch {kept} (best validation accuracy) of "
-        f"{m.get('epochs_run', '?')} run."
+        f"The weights kept are those of epoch {kept} (best {esc(monitor)}) of "
+        f"{metrics.get('epochs_run', '?')} run."
         if kept is not None
         else ""
     )
+    test_n = metrics.get("split", {}).get("test", len(split))
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -392,79 +397,28 @@ def write_report(
 <title>attnlab report: {esc(title)}</title><style>{CSS}</style></head>
 <body>
 <h1>attnlab report: {esc(title)}</h1>
-<p class="meta">{" · ".join(meta)}</p>
-<p class="note">Held-out test split: {m.get("test_n", len(test)):,} examples.
-Training took {m.get("train_seconds", 0):.0f} s. {kept_line}
-{m.get("parameters", 0) / 1e6:.2f} M parameters.</p>
-<h2>Metrics</h2>
-<div class="scroll"><table><tr><th>model</th><th>test accuracy</th><th>test macro-F1</th></tr>
-<tr><td>{esc(run.config.model)}</td><td class="num">{m["test_acc"]:.2%}</td>
-<td class="num">{m["test_f1"]:.2%}</td></tr>
-<tr><td>{esc(base.get("name", "baseline"))} (same split)</td>
-<td class="num">{base.get("accuracy", float("nan")):.2%}</td>
-<td class="num">{base.get("macro_f1", float("nan")):.2%}</td></tr></table></div>
-<h3>Per class (test)</h3>
-<div class="scroll"><table class="per-class"><tr><th>class</th><th>precision</th><th>recall</th>
-<th>F1</th><th>support</th></tr>{class_rows}</table></div>
-<h2>Training</h2>
-{f'<figure><img alt="loss and accuracy per epoch, the kept epoch marked" src="{curves}"></figure>' if curves else ""}
-<figure><img alt="confusion matrix" src="{confusion}"></figure>
-<h2>How to read the shading</h2>
-<p>The model turns the text into one vector per token and then <b>attention pooling</b>
-scores every token, turns the scores into weights that sum to 1 (a softmax) and
-classifies the weighted average of the token vectors. Below, each token of the original
-text is shaded by its pooling weight, relative to the sentence's heaviest token (hover for
-the value). Texts are read up to {max_len} tokens; a greyed tail was not read.</p>
-<p><b>Caveat:</b> the weights say where the pooling put its mass, not why the model chose
-its label. Other weightings can give the same prediction, and attention often disagrees
-with other measures of importance, so read the shading as a view of this model, not as an
-explanation of its decision; see {lit}.</p>
-<h2>Where the model looked</h2>
-<p class="note">{len(blocks)} test sentences, right and wrong.</p>
-{"".join(blocks)}
-<h2>Open the interactive views</h2>
-<pre>{esc(_commands(run.run_dir, example))}</pre>
-<h2>Provenance</h2>
-<ul class="meta"><li>{" · ".join(meta)}</li>{sums}</ul>
+<p class="meta">{meta}</p>
+<p class="note">Task: {esc(run.task.name)}. Held-out test split: {test_n:,} examples.
+Training took {metrics.get("train_seconds", 0):.0f} s on {metrics.get("world_size", 1)} process(es). {kept_line}
+{metrics.get("parameters", 0) / 1e6:.2f} M parameters.</p>
+{body}
 <h2>Config</h2>
-<pre>{esc(config_json)}</pre>
+<pre>{esc(json.dumps(cfg.to_dict(), indent=2))}</pre>
 </body></html>
 """
-    path.write_text(doc, encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(path)
     return path
 
 
 def write_run_report(run_dir: str | Path, *, n_examples: int = 20) -> Path:
-    """Write ``report.html`` into a finished run folder (what ``attnlab train --report`` and
-    ``attnlab report RUN_DIR`` do); the file appears only complete.
+    """Load a finished run folder and write its ``report.html`` (what ``attnlab train
+    --report`` and ``attnlab report RUN_DIR`` do).
 
     Raises:
         RunError: the folder is not a finished run.
-        ValueError: the run's task has no report yet.
     """
-    from attnlab.runs import load_run, read_history
-    from attnlab.runs.folder import METRICS
+    from attnlab.runs import load_run
 
-    run = load_run(run_dir)
-    if run.task.name != "text":
-        raise ValueError(f"no report for {run.task.name!r} runs yet")
-    saved = json.loads((run.run_dir / METRICS).read_text(encoding="utf-8"))
-    test = run.task.load_splits(run.config.data, seed=run.config.train.seed).test
-    test = test.relabel(run.labels)
-    probs = run.predict_proba(test.texts)
-    flat = {
-        "test_acc": saved["test"]["accuracy"],
-        "test_f1": saved["test"]["macro_f1"],
-        "test_n": saved["test"]["n"],
-        "confusion": saved["test"]["confusion"],
-        "baseline": saved.get("baseline") or {},
-        **{k: saved.get(k) for k in ("train_seconds", "best_epoch", "epochs_run", "parameters")},
-    }
-    tmp = run.run_dir / ".report.html.tmp"
-    write_report(
-        run, test, probs=probs, metrics=flat, history=read_history(run.run_dir),
-        n_examples=n_examples, path=tmp,
-    )  # fmt: skip
-    final = run.run_dir / "report.html"
-    tmp.replace(final)
-    return final
+    return write_report(load_run(run_dir), n_examples=n_examples)
