@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from attnlab.tasks.sections import pick_examples
 from attnlab.viz.report import render_tokens
 
