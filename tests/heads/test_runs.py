@@ -189,6 +189,7 @@ def test_text_objective_batches_by_length(tiny_run):
     val = run_split(run, "val", limit=50)
     obj = text_objective(run, val, batch_size=16)
     assert [len(b[1]) for b in obj.batches] == [16, 16, 16, 2]
+    assert set(val.labels) == {0, 1}  # evenly spaced, not the first 50 (sorted by class)
     lengths = [int(b[0]["lengths"].max()) for b in obj.batches]
     assert lengths == sorted(lengths)
     assert 0.0 <= obj.score(run.model) <= 1.0

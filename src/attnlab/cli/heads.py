@@ -37,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=["gradient", "stats"],
         help=f"comma-separated: {', '.join(SCORES)} (default gradient,stats)",
     )
-    p.add_argument("--limit", type=int, help="use only the first N examples")
+    p.add_argument("--limit", type=int, help="use only N examples (evenly spaced)")
     p.add_argument("--batch-size", type=int, default=32, help="examples per batch (default 32)")
     p.add_argument("--sort", action="store_true", help="sort the table by the first score")
     p.add_argument(

@@ -68,7 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--random-orders", type=int, default=3, help="random baselines on the curve (default 3)"
     )
     p.add_argument("--batch-size", type=int, default=32, help="scoring batch size (default 32)")
-    p.add_argument("--limit", type=int, help="use only the first N validation and test examples")
+    p.add_argument(
+        "--limit", type=int, help="use only N validation and test examples (evenly spaced)"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)

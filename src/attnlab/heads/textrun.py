@@ -54,7 +54,8 @@ def run_split(run, split: str = "val", *, data: str | None = None, limit: int | 
         split: ``"train"``, ``"val"`` or ``"test"`` of the run's data (same seed, so the
             same examples it was trained and evaluated on).
         data: another packaged data set or file instead (all of its rows).
-        limit: keep the first ``limit`` examples only.
+        limit: keep only ``limit`` examples, evenly spaced (splits are in data-set
+            order, which is often sorted by class).
 
     Returns:
         A ``TextDataset`` labelled with the run's label names.
@@ -74,7 +75,8 @@ def run_split(run, split: str = "val", *, data: str | None = None, limit: int | 
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        ds = ds.subset(range(min(limit, len(ds))))
+        if limit < len(ds):
+            ds = ds.subset([i * len(ds) // limit for i in range(limit)])
     return ds
 
 

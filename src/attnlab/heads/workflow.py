@@ -163,7 +163,7 @@ def prune_run(
         fractions: the points of the curve.
         random_orders: random baselines of the curve.
         batch_size: examples per scoring batch.
-        limit: use only the first ``limit`` validation and test examples (quick runs).
+        limit: use only ``limit`` validation and test examples, evenly spaced (quick runs).
         threads: torch CPU threads.
         log: progress lines.
 

@@ -42,6 +42,16 @@ def _head_index(analysis, layer: int, head: int) -> int:
     return heads.index(head)
 
 
+def _layers_reduced(analysis, agg: str) -> torch.Tensor:
+    """The self-attention layers with their heads combined, ``(L, 1, T, T)``; layers may
+    hold different numbers of heads (a model with pruned heads)."""
+    t = len(analysis.tokens)
+    square = [w for w in analysis.weights if w.shape[1:] == (t, t)]
+    if not square:
+        return analysis.stacked()  # raises: only pooling attention was captured
+    return torch.stack([aggregate_heads(w, agg)[None] for w in square])  # (L, 1, T, T)
+
+
 def export(
     analysis,
     view: str,
@@ -108,14 +118,14 @@ def export(
             heads=analysis.heads[idx[0]],
         )
     elif view == "rollout":
-        fig = plot_rollout(analysis.stacked(), toks, head_reduce=agg)
+        fig = plot_rollout(_layers_reduced(analysis, agg), toks)
     else:
         pooled = [x for x in analysis.weights if x.shape[1] == 1]
         if pooled:
             scores, title = pooled[-1].mean(0)[0], "attention pooling weights"
         else:
             scores, title = (
-                rollout(analysis.stacked(), head_reduce=agg)[0],
+                rollout(_layers_reduced(analysis, agg))[0],
                 f"rollout from {toks[0]}",
             )
         fig = plot_text(toks, scores, title=title)
