@@ -263,3 +263,35 @@ def test_objective_and_gates_refuse_bad_input():
     no_metric = Objective(batches=obj.batches, forward=obj.forward, loss=obj.loss)
     with pytest.raises(ValueError, match="has no metric"):
         ablation_importance(model, no_metric)
+
+
+def test_pruning_curve_on_the_toy():
+    from attnlab.heads import pruning_curve, time_forward
+    from attnlab.heads.report import plot_curve
+
+    model, obj = _toy(important=2)
+    order = importance_order(model, obj, fraction=0.6, step=0.15)
+    baselines = [random_order(model, fraction=0.6, seed=s) for s in range(2)]
+    curve = pruning_curve(
+        model,
+        order,
+        obj.score,
+        [0.3, 0.6],
+        baselines=baselines,
+        latency=lambda m: time_forward(m, obj, repeats=1, clock="cpu"),
+        metric_name="-mse",
+    )
+    pts = curve["points"]
+    assert [p["removed"] for p in pts] == [0, 3, 5]
+    assert pts[0]["-mse"] == pytest.approx(obj.score(model))  # the model itself is unchanged
+    assert pts[0]["parameters"] > pts[1]["parameters"] > pts[2]["parameters"]
+    assert pts[0]["latency_ratio"] == 1.0 and pts[2]["latency_s"] > 0
+    assert pts[2]["baseline_mean"] == pytest.approx(
+        (pts[2]["baseline_0"] + pts[2]["baseline_1"]) / 2
+    )
+    assert pts[2]["-mse"] >= pts[2]["baseline_mean"]  # the head that matters is kept
+    assert plot_curve(curve).axes
+    with pytest.raises(ValueError, match=r"fewer than the 5 of fraction 0\.6"):
+        pruning_curve(model, random_order(model, fraction=0.3), obj.score, [0.6])
+    with pytest.raises(ValueError, match="clock must be one of"):
+        time_forward(model, obj, clock="gpu")

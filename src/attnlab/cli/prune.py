@@ -72,6 +72,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--limit", type=int, help="use only N validation and test examples (evenly spaced)"
     )
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="latency on the curve: wall time (default) or process CPU time (robust to "
+        "other processes with --threads 1)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
     return p
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         limit=args.limit,
         threads=args.threads,
+        clock=args.clock,
         log=print,
     )
     return 0

@@ -181,7 +181,9 @@ def plot_curve(curve: dict, *, title: str | None = None):
     params0 = pts[0]["parameters"]
     ax2.plot(x, [p["parameters"] / params0 for p in pts], "o-", label="parameters")
     if "latency_ratio" in pts[0]:
-        ax2.plot(x, [p["latency_ratio"] for p in pts], "s-", label="latency")
+        clock = curve.get("latency", {}).get("clock")
+        label = f"latency ({clock} time)" if clock else "latency"
+        ax2.plot(x, [p["latency_ratio"] for p in pts], "s-", label=label)
     ax2.set_xlabel("heads pruned (%)")
     ax2.set_ylabel("relative to unpruned")
     ax2.grid(alpha=0.3)

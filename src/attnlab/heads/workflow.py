@@ -145,6 +145,7 @@ def prune_run(
     batch_size: int = 32,
     limit: int | None = None,
     threads: int | None = None,
+    clock: str = "wall",
     log: Callable[[str], None] = print,
 ) -> dict:
     """Prune a text run: by importance (scored on its validation split), at random, or the
@@ -165,6 +166,8 @@ def prune_run(
         batch_size: examples per scoring batch.
         limit: use only ``limit`` validation and test examples, evenly spaced (quick runs).
         threads: torch CPU threads.
+        clock: latency of the curve in ``"wall"`` time or process ``"cpu"`` time (with
+            ``threads=1``, robust to other processes on the machine).
         log: progress lines.
 
     Returns:
@@ -197,7 +200,8 @@ def prune_run(
         explicit = PruningOrder([x.name for x in layers], num_heads, list(remove), "explicit")
         explicit.kept()  # refuses out-of-range heads and emptied layers
     val = text_objective(run, run_split(run, "val", limit=limit), batch_size=batch_size)
-    test = text_objective(run, run_split(run, "test", limit=limit), batch_size=128)
+    test_data = run_split(run, "test", limit=limit)
+    test = text_objective(run, test_data, batch_size=128)
     top = max(wanted, default=0.0)
     if method == "random":
         order = random_order(run.model, fraction=top, seed=seed)
@@ -243,11 +247,17 @@ def prune_run(
             test.metric,
             fractions,
             baselines=baselines,
-            latency=lambda m: time_forward(m, test),
+            latency=lambda m: time_forward(m, test, clock=clock),
             metric_name="test accuracy",
             log=log,
         )
         curve["run"] = str(run_dir)
+        curve["latency"] = {
+            "clock": clock,
+            "threads": torch.get_num_threads(),
+            "examples": len(test_data),
+            "batch_size": 128,
+        }
         curve_dir = Path(curve_dir)
         curve_dir.mkdir(parents=True, exist_ok=True)
         (curve_dir / "curve.json").write_text(json.dumps(curve, indent=2) + "\n", encoding="utf-8")
