@@ -195,3 +195,12 @@ def test_text_objective_batches_by_length(tiny_run):
     assert 0.0 <= obj.score(run.model) <= 1.0
     with pytest.raises(ValueError, match="split must be one of"):
         run_split(run, "dev")
+
+
+@pytest.mark.parametrize("command", ["heads", "prune"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: attnlab {command}") and "example: attnlab" in out
