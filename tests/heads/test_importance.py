@@ -11,6 +11,7 @@ from torch import nn
 
 from attnlab.heads import (
     HeadGates,
+    HeadScores,
     Objective,
     ablation_importance,
     gradient_importance,
@@ -81,6 +82,10 @@ def test_the_head_that_matters_ranks_first(important):
     for v in grad.values:  # Michel et al.: l2-normalised per layer
         assert float(v.norm()) == pytest.approx(1.0, abs=1e-5)
     assert grad.names == ["a", "b"]
+    again = HeadScores.from_dict(grad.to_dict())  # what heads.json holds
+    assert again.names == grad.names and again.method == "gradient"
+    for a, b in zip(again.values, grad.values, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
 def test_gradient_importance_is_the_mean_absolute_per_example_gradient():

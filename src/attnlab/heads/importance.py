@@ -70,6 +70,16 @@ class HeadScores:
             out[i, : v.numel()] = v
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict) -> HeadScores:
+        """The inverse of :meth:`to_dict` (e.g. to redraw a saved ``heads.json``)."""
+        return cls(
+            names=[x["name"] for x in d["layers"]],
+            values=[torch.tensor(x["values"], dtype=torch.float32) for x in d["layers"]],
+            method=d["method"],
+            baseline=d.get("baseline"),
+        )
+
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {

@@ -82,16 +82,24 @@ def plot_head_scores(scores: Mapping[str, HeadScores], *, title: str | None = No
         fig.colorbar(im, ax=ax, shrink=0.85)
         finite = m[np.isfinite(m)]
         mid = (finite.max() + finite.min()) / 2 if finite.size else 0.0
+        fmt = _cell_format(m)
         if n_h * n_l <= 400:
             for (i, h), v in np.ndenumerate(m):
                 if np.isfinite(v):
-                    ax.text(h, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(h, i, format(v, fmt), ha="center", va="center", fontsize=6,
                             color="black" if v > mid else "white")  # fmt: skip
     for ax in axes[len(kinds) :]:
         ax.set_axis_off()
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _cell_format(m: np.ndarray) -> str:
+    """Enough decimals to tell the values of one panel apart (ablation scores are small)."""
+    finite = np.abs(m[np.isfinite(m)])
+    top = float(finite.max()) if finite.size else 1.0
+    return ".3f" if top < 0.1 else ".2f"
 
 
 def _colour(v: float, lo: float, hi: float) -> str:
@@ -119,6 +127,7 @@ def save_html(
         m = scores[kind].matrix().numpy()
         finite = m[np.isfinite(m)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        fmt = _cell_format(m)
         head = "".join(f"<th>h{h}</th>" for h in range(m.shape[1]))
         body = []
         for i, row in enumerate(m):
@@ -131,7 +140,7 @@ def save_html(
                 ink = "#000" if (float(v) - lo) > (hi - lo) / 2 else "#fff"
                 cells.append(
                     f'<td style="background:{colour};color:{ink}" '
-                    f'title="layer {i} head {h}: {float(v):.6g}">{float(v):.2f}</td>'
+                    f'title="layer {i} head {h}: {float(v):.6g}">{format(float(v), fmt)}</td>'
                 )
             name = html.escape(scores[kind].names[i])
             body.append(f'<tr><th title="{name}">L{i}</th>{"".join(cells)}</tr>')
