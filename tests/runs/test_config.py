@@ -29,8 +29,14 @@ def test_overrides_are_typed():
         "text",
         "mr",
         "transformer",
-        overrides=["train.lr=3e-4", "num_layers=3", "model.dropout=0.1", "precision=bf16",
-                   "data.max_len=32", "vocab_size=100"],  # fmt: skip
+        overrides=[
+            "train.lr=3e-4",
+            "num_layers=3",
+            "model.dropout=0.1",
+            "precision=bf16",
+            "data.max_len=32",
+            "vocab_size=100",
+        ],  # fmt: skip
         epochs=2,
     )
     assert cfg.train.lr == 3e-4 and cfg.train.epochs == 2 and cfg.train.precision == "bf16-mixed"
@@ -68,7 +74,9 @@ def test_bad_overrides(override, error, message):
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown task 'nope'; tasks: text"):
         make_config("nope", "mr")
-    with pytest.raises(ValueError, match=r"unknown model 'nope' for task 'text'; presets: bilstm-attn"):
+    with pytest.raises(
+        ValueError, match=r"unknown model 'nope' for task 'text'; presets: bilstm-attn"
+    ):
         make_config("text", "mr", "nope")
 
 

@@ -3,6 +3,8 @@ RoPE/ALiBi and a KV cache."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -11,13 +13,78 @@ from attnlab.layers.kv_cache import KVCache
 from attnlab.layers.position import ALiBi, RotaryEmbedding
 from attnlab.ops import masks as M
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "check_heads"]
 
 
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def _kv_groups(
+    num_heads: int, num_kv_heads: int | None, kv_groups: Sequence[int] | None
+) -> tuple[int, ...]:
+    """Query heads per key/value head, checked against ``num_heads``/``num_kv_heads``."""
+    if kv_groups is None:
+        hkv = num_heads if num_kv_heads is None else _positive_int("num_kv_heads", num_kv_heads)
+        if num_heads % hkv:
+            raise ValueError(f"num_kv_heads {hkv} does not divide num_heads {num_heads}")
+        return (num_heads // hkv,) * hkv
+    groups = tuple(_positive_int("kv_groups entry", g) for g in kv_groups)
+    if not groups or sum(groups) != num_heads:
+        raise ValueError(f"kv_groups {list(groups)} must sum to num_heads {num_heads}")
+    if num_kv_heads is not None and num_kv_heads != len(groups):
+        raise ValueError(
+            f"num_kv_heads {num_kv_heads} differs from the {len(groups)} kv_groups {list(groups)}"
+        )
+    return groups
+
+
+def check_heads(heads: Sequence[int], num_heads: int, where: str = "layer") -> list[int]:
+    """``heads`` sorted, each in ``0..num_heads-1``, unique, at least one.
+
+    Raises:
+        TypeError: not a sequence of ints.
+        ValueError: out of range, repeated, or empty (the message names ``where``).
+    """
+    if isinstance(heads, (str, bytes)) or not isinstance(heads, (Sequence, Tensor)):
+        raise TypeError(f"heads must be a sequence of ints, got {type(heads).__name__}")
+    heads = [int(h) if isinstance(h, Tensor) else h for h in heads]
+    bad = [h for h in heads if isinstance(h, bool) or not isinstance(h, int)]
+    if bad:
+        raise TypeError(f"heads must be ints, got {bad}")
+    out = [h for h in heads if not 0 <= h < num_heads]
+    if out:
+        raise ValueError(f"{where}: heads {out} out of range for a layer with {num_heads} heads")
+    if len(set(heads)) != len(heads):
+        raise ValueError(f"{where}: heads {heads} name a head twice")
+    if not heads:
+        raise ValueError(
+            f"{where}: keeping none of its {num_heads} heads would remove the attention; "
+            "keep at least one"
+        )
+    return sorted(heads)
+
+
+def _rows(heads: Sequence[int], d: int, device: torch.device) -> Tensor:
+    """Feature indices ``h*D .. h*D+D-1`` of each head, in order."""
+    idx = torch.tensor(heads, device=device)[:, None] * d + torch.arange(d, device=device)
+    return idx.reshape(-1)  # (len(heads) * D,)
+
+
+def _shrink_linear(lin: nn.Linear, *, rows: Tensor | None = None, cols: Tensor | None = None):
+    """Keep output features ``rows`` and input features ``cols`` of ``lin``, in place."""
+    w = lin.weight.detach()
+    if rows is not None:
+        w = w.index_select(0, rows)
+    if cols is not None:
+        w = w.index_select(1, cols)
+    lin.weight = nn.Parameter(w.contiguous(), requires_grad=lin.weight.requires_grad)
+    if lin.bias is not None and rows is not None:
+        bias = lin.bias.detach().index_select(0, rows)
+        lin.bias = nn.Parameter(bias, requires_grad=lin.bias.requires_grad)
+    lin.out_features, lin.in_features = w.shape
 
 
 class MultiHeadAttention(nn.Module):
@@ -33,15 +100,23 @@ class MultiHeadAttention(nn.Module):
     with keyword arguments so visualization hooks can read ``q``, ``k`` and the mask;
     no weights are stored on the module.
 
+    The head size ``D`` defaults to ``E / H`` but may be set apart from it (``H * D`` need
+    not equal ``E``): :meth:`keep_heads` removes heads physically (Michel et al. 2019) and
+    leaves ``H' * D`` input features to the output projection. Key/value groups may then
+    hold different numbers of query heads (``kv_groups``).
+
     Args:
         embed_dim: model width E (query input and output size).
-        num_heads: query heads H; must divide E (head dim D = E / H).
+        num_heads: query heads H; must divide E unless ``head_dim`` is given.
         num_kv_heads: key/value heads Hkv (divides H). None: H (plain MHA); 1: MQA.
+        head_dim: size D of each head; None: ``E / H``.
+        kv_groups: query heads served by each key/value head, in head order (length
+            Hkv, sum H); None: ``H / Hkv`` each. Uneven groups arise from pruning.
         kdim: key input size (cross attention); default E.
         vdim: value input size; default E.
         dropout: dropout on the attention weights (training only).
         bias: add biases to the four projections.
-        position: a :class:`RotaryEmbedding` (with ``head_dim = E / H``), an
+        position: a :class:`RotaryEmbedding` (with the head dim D), an
             :class:`ALiBi` (with ``num_heads = H``), or None.
         backend: attention backend (``"auto"``, ``"math"``, ``"sdpa"``, ...).
 
@@ -63,6 +138,8 @@ class MultiHeadAttention(nn.Module):
         num_heads: int,
         *,
         num_kv_heads: int | None = None,
+        head_dim: int | None = None,
+        kv_groups: Sequence[int] | None = None,
         kdim: int | None = None,
         vdim: int | None = None,
         dropout: float = 0.0,
@@ -73,22 +150,25 @@ class MultiHeadAttention(nn.Module):
         super().__init__()
         embed_dim = _positive_int("embed_dim", embed_dim)
         num_heads = _positive_int("num_heads", num_heads)
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
-        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        num_kv_heads = _positive_int("num_kv_heads", num_kv_heads)
-        if num_heads % num_kv_heads:
-            raise ValueError(f"num_kv_heads {num_kv_heads} does not divide num_heads {num_heads}")
+        if head_dim is None:
+            if embed_dim % num_heads:
+                raise ValueError(
+                    f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}; "
+                    "pass head_dim to size the heads apart from embed_dim"
+                )
+            head_dim = embed_dim // num_heads
+        head_dim = _positive_int("head_dim", head_dim)
+        kv_groups = _kv_groups(num_heads, num_kv_heads, kv_groups)
+        num_kv_heads = len(kv_groups)
         kdim = embed_dim if kdim is None else _positive_int("kdim", kdim)
         vdim = embed_dim if vdim is None else _positive_int("vdim", vdim)
         if isinstance(dropout, bool) or not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        head_dim = embed_dim // num_heads
         if isinstance(position, RotaryEmbedding):
             if position.head_dim != head_dim:
                 raise ValueError(
                     f"RotaryEmbedding head_dim {position.head_dim} differs from the "
-                    f"attention head dim {head_dim} (embed_dim {embed_dim} / {num_heads} heads)"
+                    f"attention head dim {head_dim}"
                 )
         elif isinstance(position, ALiBi):
             if position.num_heads != num_heads:
@@ -102,11 +182,12 @@ class MultiHeadAttention(nn.Module):
             )
         self.embed_dim, self.num_heads, self.num_kv_heads = embed_dim, num_heads, num_kv_heads
         self.head_dim, self.kdim, self.vdim = head_dim, kdim, vdim
+        self.kv_groups = kv_groups
         self.dropout = float(dropout)
-        self.q_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.q_proj = nn.Linear(embed_dim, num_heads * head_dim, bias=bias)
         self.k_proj = nn.Linear(kdim, num_kv_heads * head_dim, bias=bias)
         self.v_proj = nn.Linear(vdim, num_kv_heads * head_dim, bias=bias)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = nn.Linear(num_heads * head_dim, embed_dim, bias=bias)
         self.position = position
         self.core = AttentionCore(backend=backend)
 
@@ -190,6 +271,12 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(k, v)  # (B, Hkv, Tk, D)
 
+        if len(set(self.kv_groups)) > 1:
+            # Uneven groups (after pruning): give every query head its own copy of its
+            # group's keys/values, since the attention ops need Hkv to divide H.
+            reps = torch.tensor(self.kv_groups, device=k.device)
+            k = k.repeat_interleave(reps, dim=1, output_size=h)  # (B, H, Tk, D)
+            v = v.repeat_interleave(reps, dim=1, output_size=h)  # (B, H, Tk, D)
         if isinstance(self.position, ALiBi):
             mask = self._alibi_mask(mask, b, tq, tk, q)
         out = self.core(
@@ -201,7 +288,7 @@ class MultiHeadAttention(nn.Module):
             window=window,
             dropout_p=self.dropout,
         )  # (B, H, Tq, D)
-        out = out.transpose(1, 2).reshape(b, tq, self.embed_dim)  # (B, Tq, E)
+        out = out.transpose(1, 2).reshape(b, tq, h * d)  # (B, Tq, H*D)
         return self.out_proj(out)
 
     def _alibi_mask(
@@ -231,10 +318,54 @@ class MultiHeadAttention(nn.Module):
             return bias + mask.to(q.dtype)
         raise TypeError(f"mask tensor must be bool or floating, got {mask.dtype}")
 
+    @torch.no_grad()
+    def keep_heads(self, heads: Sequence[int]) -> MultiHeadAttention:
+        """Remove every query head not in ``heads``, physically (Michel et al. 2019).
+
+        The rows of ``q_proj`` and the input columns of ``out_proj`` that belong to the
+        removed heads are dropped, so parameters and FLOPs fall; a key/value head whose
+        query heads are all gone is dropped from ``k_proj``/``v_proj`` too. The output
+        equals that of the unpruned layer with the removed heads' outputs set to zero.
+        ALiBi slopes of the kept heads are kept.
+
+        Args:
+            heads: indices (in the current numbering, ``0..H-1``) of the heads to keep.
+
+        Returns:
+            ``self``, now with ``len(heads)`` heads.
+
+        Raises:
+            ValueError: an index out of range or repeated, or no head kept.
+
+        Example:
+            >>> mha = MultiHeadAttention(32, 8, num_kv_heads=2)
+            >>> mha.keep_heads([0, 1, 5]).kv_groups
+            (2, 1)
+        """
+        keep = check_heads(heads, self.num_heads, type(self).__name__)
+        d = self.head_dim
+        group_of = [g for g, n in enumerate(self.kv_groups) for _ in range(n)]
+        kv_keep = sorted({group_of[h] for h in keep})
+        groups = tuple(sum(group_of[h] == g for h in keep) for g in kv_keep)
+        q_rows = _rows(keep, d, self.q_proj.weight.device)
+        kv_rows = _rows(kv_keep, d, self.k_proj.weight.device)
+        _shrink_linear(self.q_proj, rows=q_rows)
+        _shrink_linear(self.k_proj, rows=kv_rows)
+        _shrink_linear(self.v_proj, rows=kv_rows)
+        _shrink_linear(self.out_proj, cols=q_rows)
+        if isinstance(self.position, ALiBi):
+            self.position = ALiBi(len(keep), slopes=self.position.slopes[keep])
+        self.num_heads, self.num_kv_heads, self.kv_groups = len(keep), len(kv_keep), groups
+        return self
+
     def extra_repr(self) -> str:
         s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
         if self.num_kv_heads != self.num_heads:
             s += f", num_kv_heads={self.num_kv_heads}"
+        if self.head_dim * self.num_heads != self.embed_dim:
+            s += f", head_dim={self.head_dim}"
+        if len(set(self.kv_groups)) > 1:
+            s += f", kv_groups={self.kv_groups}"
         if self.kdim != self.embed_dim or self.vdim != self.embed_dim:
             s += f", kdim={self.kdim}, vdim={self.vdim}"
         if self.dropout:

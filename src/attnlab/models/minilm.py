@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from attnlab.integrations.hf_heads import keep_hf_heads
 from attnlab.layers import AttentionPooling
 from attnlab.models.pretrained import pretrained_dir
 from attnlab.models.registry import register
-from attnlab.models.text import TextDims
+from attnlab.models.text import TextDims, normalize_kept_heads
 
 __all__ = ["MiniLMClassifier", "MiniLMConfig", "minilm"]
 
@@ -36,11 +37,17 @@ class MiniLMConfig:
         pretrained: start from the packaged weights (False: random init of the same
             architecture, used when a saved run's weights are about to be loaded).
         attn_implementation: ``transformers`` attention kernel (``"sdpa"`` or ``"eager"``).
+        kept_heads: per encoder layer, the attention heads kept after pruning (original
+            numbering; see ``attnlab prune``); None: all heads.
     """
 
     dropout: float = 0.1
     pretrained: bool = True
     attn_implementation: str = "sdpa"
+    kept_heads: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kept_heads", normalize_kept_heads(self.kept_heads))
 
 
 class MiniLMClassifier(nn.Module):
@@ -74,6 +81,8 @@ class MiniLMClassifier(nn.Module):
             hf_config = AutoConfig.from_pretrained(path)
             hf_config._attn_implementation = config.attn_implementation
             self.encoder = AutoModel.from_config(hf_config)
+        if config.kept_heads is not None:
+            keep_hf_heads(self.encoder, config.kept_heads)  # a pruned run: shrink first
         width = self.encoder.config.hidden_size
         # A zero query gives uniform weights: training starts from exactly the mean
         # pooling the sentence-transformers checkpoint was trained with.

@@ -34,6 +34,7 @@ __all__ = [
     "TransformerConfig",
     "bilstm_attn",
     "load_embeddings",
+    "normalize_kept_heads",
     "transformer",
 ]
 
@@ -58,6 +59,34 @@ class TextDims:
             raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+
+
+def normalize_kept_heads(value) -> tuple[tuple[int, ...], ...] | None:
+    """A config's ``kept_heads`` as a tuple of sorted int tuples (JSON gives lists).
+
+    ``kept_heads[i]`` lists the heads (original numbering) that attention layer ``i`` keeps
+    after pruning (Michel et al. 2019); None means no pruning. Building the model removes
+    the other heads before the weights load, so a pruned run folder loads like any other.
+
+    Raises:
+        ValueError: not a list of non-empty lists of distinct non-negative ints.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"kept_heads must be a non-empty list of head lists, got {value!r}")
+    out = []
+    for i, heads in enumerate(value):
+        ok = isinstance(heads, (list, tuple)) and all(
+            isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in heads
+        )
+        if not ok or not heads or len(set(heads)) != len(heads):
+            raise ValueError(
+                f"kept_heads[{i}] must be distinct non-negative head indices (at least one), "
+                f"got {heads!r}"
+            )
+        out.append(tuple(sorted(heads)))
+    return tuple(out)
 
 
 def _check_embeddings(value: str) -> None:
@@ -188,6 +217,8 @@ class TransformerConfig:
         dropout: dropout in blocks, on embeddings and on the pooled vector.
         max_positions: longest sequence the position table covers.
         embeddings: initial token embeddings (``"random"`` or ``"minilm"``).
+        kept_heads: per block, the attention heads kept after pruning (original
+            numbering; see ``attnlab prune``); None: all heads.
     """
 
     embed_dim: int = 128
@@ -198,9 +229,15 @@ class TransformerConfig:
     dropout: float = 0.2
     max_positions: int = 512
     embeddings: str = "minilm"
+    kept_heads: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         _check_embeddings(self.embeddings)
+        object.__setattr__(self, "kept_heads", normalize_kept_heads(self.kept_heads))
+        if self.kept_heads is not None and len(self.kept_heads) != self.num_layers:
+            raise ValueError(
+                f"kept_heads has {len(self.kept_heads)} entries for {self.num_layers} layers"
+            )
 
 
 class TransformerClassifier(nn.Module):
@@ -228,6 +265,8 @@ class TransformerClassifier(nn.Module):
             )
             for _ in range(config.num_layers)
         )
+        for block, heads in zip(self.blocks, config.kept_heads or (), strict=False):
+            block.attn.keep_heads(heads)  # a pruned run: shrink before the weights load
         self.norm = nn.LayerNorm(e)
         self.pool = AttentionPooling(e, hidden_dim=config.attn_dim)
         self.head = nn.Linear(e, num_classes)

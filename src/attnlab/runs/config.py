@@ -91,7 +91,9 @@ class TrainConfig:
                 f"precision must be one of {', '.join(PRECISIONS)} (or bf16), got {self.precision!r}"
             )
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise ValueError(
+                f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
@@ -367,4 +369,3 @@ def read_config_file(path: str | Path) -> tuple[dict[str, str], list[str]]:
                 "[model_config]"
             )
     return run, overrides
-

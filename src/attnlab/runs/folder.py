@@ -223,7 +223,9 @@ def _config(meta: dict[str, Any], path: Path) -> RunConfig:
         raise RunError(f"{path}: bad run config: {e}") from None
 
 
-def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", task: str | None = None) -> Run:
+def load_run(
+    run_dir: str | Path, *, device: str | torch.device = "cpu", task: str | None = None
+) -> Run:
     """Load a finished run folder: checked files, the task's artifacts, the model in eval
     mode on ``device``. Nothing is unpickled.
 
@@ -257,7 +259,9 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", task: s
         if not f.is_file():
             raise RunError(f"{f} is missing")
         if sha256(f) != digest:
-            raise RunError(f"{f} does not match the checksum in {CONFIG}: the file is corrupt or was changed")
+            raise RunError(
+                f"{f} does not match the checksum in {CONFIG}: the file is corrupt or was changed"
+            )
     try:
         dims = build_dataclass(get_model(config.model).dims_cls, meta.get("dims", {}), "dims")
     except (ValueError, TypeError) as e:

@@ -86,6 +86,15 @@ def _pick(analysis, li: int, head: int | None, agg: str) -> tuple[torch.Tensor, 
     return aggregate_heads(w, agg), f"{agg} over {w.shape[0]} heads"
 
 
+def _layers_reduced(analysis, agg: str) -> torch.Tensor:
+    """The self-attention layers with their heads combined, ``(L, 1, T, T)``; layers may
+    hold different numbers of heads (a model with pruned heads)."""
+    selfs = analysis.layers_with("self")
+    if not selfs:
+        return analysis.stacked()  # raises: says which kinds of attention were captured
+    return torch.stack([aggregate_heads(analysis.weights[i], agg)[None] for i in selfs])
+
+
 def _suffix_title(analysis, title: str) -> str:
     best = analysis.best
     return title if best is None else f"{title}\nprediction: {best[0]} ({best[1]:.3f})"
@@ -178,7 +187,7 @@ def export(
             scores, title = analysis.weights[pooled[-1]].mean(0)[0], "attention pooling weights"
         else:
             scores, title = (
-                rollout(analysis.stacked(), head_reduce=agg)[0],
+                rollout(_layers_reduced(analysis, agg))[0],
                 f"rollout from {toks[0]}",
             )
         fig = plot_text(toks, scores, title=_suffix_title(analysis, title))
