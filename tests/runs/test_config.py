@@ -36,7 +36,7 @@ def test_overrides_are_typed():
             "precision=bf16",
             "data.max_len=32",
             "vocab_size=100",
-        ],  # fmt: skip
+        ],
         epochs=2,
     )
     assert cfg.train.lr == 3e-4 and cfg.train.epochs == 2 and cfg.train.precision == "bf16-mixed"

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -193,10 +194,8 @@ def _resume_cmd(folder: Path, meta: dict | None = None) -> str:
     out = folder.with_name(folder.name.removesuffix(".partial"))
     task = (meta or {}).get("task", "TASK")
     if meta is None and (folder / CONFIG).is_file():
-        try:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
             task = json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("task", task)
-        except (ValueError, UnicodeDecodeError):
-            pass
     return f"attnlab train {task} --out {out} --resume"
 
 
