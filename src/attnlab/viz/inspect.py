@@ -14,14 +14,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from attnlab.viz.recorder import capture
+from attnlab.capture import capture
 
 __all__ = ["Analysis", "PretrainedSubject", "RunSubject", "load_subject"]
 
@@ -36,6 +36,7 @@ class Analysis:
             ``Tq`` is ``T`` for self-attention and 1 for attention pooling).
         layer_names: module name of each layer.
         heads: head indices held by each layer.
+        roles: role of each layer (``"self"``, ``"cross"``, ``"pool"``, ...), as recorded.
         segments: 0/1 per token for a sentence pair, else None.
         prediction: label -> probability for classifiers, else None.
         title: a short description (model and input).
@@ -50,6 +51,7 @@ class Analysis:
     prediction: dict[str, float] | None = None
     title: str = "attention"
     query_label: str | None = None
+    roles: list[str] = field(default_factory=list)
 
     def stacked(self) -> Tensor:
         """The self-attention layers as one ``(L, H, T, T)`` tensor (pooling layers left out)."""
@@ -63,6 +65,9 @@ class Analysis:
             raise ValueError("layers hold different numbers of heads; use .weights instead")
         return torch.stack(square)  # (L, H, T, T)
 
+    def _roles(self) -> list[str | None]:
+        return list(self.roles) if self.roles else [None] * len(self.weights)
+
     def to_json(self, decimals: int = 5) -> dict[str, Any]:
         """Plain JSON (nested lists) for the explorer's API."""
         return {
@@ -73,9 +78,12 @@ class Analysis:
                 {
                     "name": name,
                     "heads": heads,
+                    "role": role,
                     "attention": torch.round(w.float(), decimals=decimals).tolist(),
                 }
-                for name, heads, w in zip(self.layer_names, self.heads, self.weights, strict=True)
+                for name, heads, w, role in zip(
+                    self.layer_names, self.heads, self.weights, self._roles(), strict=True
+                )
             ],
         }
 
@@ -130,6 +138,7 @@ class PretrainedSubject:
             heads=rec.heads,
             segments=segments,
             title=f"{self.name}: {text[:60]}" + (f" | {pair[:40]}" if pair else ""),
+            roles=list(rec.roles),
         )
 
 
@@ -162,7 +171,7 @@ class RunSubject:
         logits = logits[0] if isinstance(logits, (tuple, list)) else logits
         probs = torch.softmax(logits.float()[0], -1).tolist()
         weights, tokens = _finish(rec, tokens)
-        pooled = any(w.shape[1] == 1 for w in weights)
+        pooled = "pool" in rec.roles
         return Analysis(
             tokens=tokens,
             weights=weights,
@@ -171,6 +180,7 @@ class RunSubject:
             prediction=dict(zip(self.labels, probs, strict=False)),
             title=f"{Path(self.name).name}: {text[:60]}",
             query_label="(pooled query)" if pooled else None,
+            roles=list(rec.roles),
         )
 
 
