@@ -271,11 +271,12 @@ def resolve_mask(
 def _wants_weights(kwargs: dict) -> bool:
     if kwargs.get("output_attentions"):
         return True
-    try:
+    try:  # the output collector of transformers 5 (``output_attentions`` on the model)
         from transformers.utils.output_capturing import _active_collector
-    except ImportError:  # pragma: no cover - older transformers
+
+        collected = _active_collector.get() or {}
+    except (ImportError, AttributeError, LookupError):  # pragma: no cover - other versions
         return False
-    collected = _active_collector.get(None) or {}
     return "attentions" in collected or "cross_attentions" in collected
 
 
