@@ -248,6 +248,11 @@ def resolve_mask(
         causal = sdpa_rules and bool(flag) and tq > 1
         if causal and tk > tq:  # SDPA's causal is top-left: keys past Tq are never seen
             key, value = key[:, :, :tq], value[:, :, :tq]
+    elif isinstance(attention_mask, Tensor) and attention_mask.dim() == 2:
+        # flash attention's mask: (B, >= Tk) key padding, 1 = real, the last Tk columns
+        mask = attention_mask[:, -tk:].bool()[:, None, None, :]  # (B, 1, 1, Tk)
+        flag = is_causal if is_causal is not None else getattr(module, "is_causal", True)
+        causal = sdpa_rules and bool(flag) and tq > 1
     elif isinstance(attention_mask, Tensor):
         mask = attention_mask[..., :tk] if attention_mask.shape[-1] > tk else attention_mask
     else:
