@@ -181,10 +181,15 @@ def test_attention_that_bypasses_the_interface_is_reported(tiny_hf):
 def test_interface_is_restored_after_capture(tiny_hf):
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    model, _ = tiny_hf("bert")
+    model, inputs = tiny_hf("bert")
     model.set_attn_implementation("sdpa")
-    with torch.no_grad(), capture(model):
+    with torch.no_grad(), capture(model) as outer:
         assert "get_interface" in ALL_ATTENTION_FUNCTIONS.__dict__
+        with capture(model, layers=[0]) as inner:  # captures nest
+            model(**inputs)
+        model(**inputs)
+    assert len(outer) == 4 and len(inner) == 1
+    torch.testing.assert_close(inner.weights[0], outer.weights[0], atol=0, rtol=0)
     assert "get_interface" not in ALL_ATTENTION_FUNCTIONS.__dict__
     with pytest.raises(RuntimeError, match="boom"), capture(model):
         raise RuntimeError("boom")

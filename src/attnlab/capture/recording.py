@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from attnlab.layers.core import ATTENTION_ROLES, GATE_ROLES, ROLES, check_role
+from attnlab.layers.core import ATTENTION_ROLES, GATE_ROLES, check_role
 from attnlab.ops import masks as M
 
-__all__ = ["Entry", "Recording", "validity"]
+__all__ = ["Entry", "Recording", "check_gate", "validity"]
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,3 @@ def check_gate(name: str, role: str, w: Tensor) -> None:
         raise ValueError(
             f"{name} ({role}) got a tensor of shape {tuple(w.shape)}; expected {want[1]}"
         )
-
-
-assert set(ROLES) == set(ATTENTION_ROLES) | set(GATE_ROLES)

@@ -343,9 +343,11 @@ def attnlab_attention(
     weights = None
     if _wants_weights(kwargs):
         weights = attention_weights(query, key, mask=mask, causal=causal, scale=scaling)
-    callback = _observers.get(id(module))
-    if callback is not None:
-        callback(SeenAttention(module, query, key, mask, causal, scaling))
+    callbacks = _observers.get(id(module))
+    if callbacks:
+        seen = SeenAttention(module, query, key, mask, causal, scaling)
+        for callback in callbacks:
+            callback(seen)
     return out.transpose(1, 2).contiguous(), weights  # (B, Tq, H, Dv)
 
 
@@ -368,7 +370,7 @@ class SeenAttention:
     scale: float | None
 
 
-_observers: dict[int, Callable[[SeenAttention], None]] = {}
+_observers: dict[int, list[Callable[[SeenAttention], None]]] = {}
 _lock = threading.Lock()
 _patched: dict[str, Callable] = {}
 
@@ -398,8 +400,8 @@ def _watching(fn: Callable, impl: str) -> Callable:
     @functools.wraps(fn)
     def watched(module, query, key, value, attention_mask, *args, **kwargs):
         out = fn(module, query, key, value, attention_mask, *args, **kwargs)
-        callback = _observers.get(id(module))
-        if callback is not None:
+        callbacks = _observers.get(id(module))
+        if callbacks:
             named = dict(zip(("dropout", "scaling", "is_causal"), args, strict=False))
             named.update(kwargs)
             mask, causal, k, _ = resolve_mask(
@@ -412,7 +414,9 @@ def _watching(fn: Callable, impl: str) -> Callable:
                 position_bias=named.get("position_bias"),
                 sdpa_rules=impl != "eager",
             )
-            callback(SeenAttention(module, query, k, mask, causal, named.get("scaling")))
+            seen = SeenAttention(module, query, k, mask, causal, named.get("scaling"))
+            for callback in callbacks:
+                callback(seen)
         return out
 
     return watched
@@ -447,20 +451,22 @@ def observe(callbacks: dict[nn.Module, Callable[[SeenAttention], None]]) -> Iter
     A model running ``attn_implementation="attnlab"`` reports from its attention
     function. For any other implementation (``sdpa``, ``eager``, flash, ...) the function
     transformers resolves for each call is wrapped: it runs unchanged and then reports,
-    so the model's outputs stay bit-identical.
+    so the model's outputs stay bit-identical. Observers may nest.
     """
     with _lock:
         for m, cb in callbacks.items():
-            if id(m) in _observers:
-                raise ValueError(f"{type(m).__name__} is already being observed")
-            _observers[id(m)] = cb
+            _observers.setdefault(id(m), []).append(cb)
         if callbacks and "get_interface" not in _patched:
             _install()
     try:
         yield
     finally:
         with _lock:
-            for m in callbacks:
-                _observers.pop(id(m), None)
+            for m, cb in callbacks.items():
+                left = [c for c in _observers.get(id(m), []) if c is not cb]
+                if left:
+                    _observers[id(m)] = left
+                else:
+                    _observers.pop(id(m), None)
             if not _observers and "get_interface" in _patched:
                 _uninstall()
