@@ -129,10 +129,15 @@ def run_finetune(
         if s >= warmup:
             tokens += int(batch[0].numel())
     base = sum(times["sdpa"])
+    # same batch, back to back: the ratio of each pair cancels slow drifts in machine load
+    paired = statistics.median(a / b for a, b in zip(times["sdpa"], times["attnlab"], strict=True))
     results = []
     for impl in IMPLS:
         total = sum(times[impl])
         sps = batch_size * steps / total
+        note = f"{sps:.1f} samples/s"
+        if impl == "attnlab":
+            note += f"; median of per-batch ratios {paired:.3f}x"
         r = Result(
             "finetune",
             batch_size,
@@ -142,7 +147,7 @@ def run_finetune(
             None,
             None,
             speedup=base / total,
-            note=f"{sps:.1f} samples/s",
+            note=note,
             extra={"samples_per_s": sps, "steps": steps, "padded_tokens": tokens},
         )
         log(r)

@@ -206,8 +206,9 @@ def _describe(results: list[Result]) -> str:
             "batch), the attnlab and sdpa copies starting from the same weights and taking "
             "turns on the same batches (ABBA) in one process; N is the batch size, the time "
             "is the median step, samples/s count all timed steps and speed-up is samples/s "
-            "against sdpa. The last row is one step of the attnlab copy under "
-            "`attnlab.capture.capture`."
+            "against sdpa; the note also gives the median over batches of the sdpa/attnlab "
+            "step-time ratio (each pair ran back to back, so slow load drifts cancel). The "
+            "last row is one step of the attnlab copy under `attnlab.capture.capture`."
         )
     return text
 
