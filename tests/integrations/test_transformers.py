@@ -198,3 +198,17 @@ def test_hfmask_looks_like_a_tensor_where_models_look():
     assert m[:, :, :, :2].shape == (2, 1, 4, 2)
     assert m.dense()[0, 0, 0].tolist() == [True, True, False]
     assert AT.HFMask(None, 1, 2, 2, "cpu").dense().all()
+
+
+def test_the_mask_of_one_forward_is_built_once_for_all_layers():
+    from transformers import masking_utils as mu
+
+    am = torch.ones(2, 6, dtype=torch.bool)
+    am[1, 4:] = False
+    hm = AT.attnlab_mask(**_mask_args(6, 6), mask_function=mu.causal_mask_function,
+                         attention_mask=am)  # fmt: skip
+    first = hm.mask.dense(6, 6, device="cpu")
+    assert hm.mask.dense(6, 6, device="cpu") is first  # the next layer reuses it
+    assert hm.mask.intervals(6, 6) is hm.mask.intervals(6, 6)
+    expected = (M.Causal() & M.Padding([6, 4])).dense(6, 6)
+    assert torch.equal(first, expected) and isinstance(hm.mask, M.And)

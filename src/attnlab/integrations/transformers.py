@@ -123,6 +123,38 @@ class HFMask:
         return f"HFMask({self.mask!r}, shape={tuple(self.shape)})"
 
 
+class _BuiltOnce:
+    """Mixin for the typed masks of one model call: every layer asks the same questions
+    (validity, intervals, dense form for the same sizes), so each is answered once. The
+    mask lives for one forward pass, like the dense mask transformers would build."""
+
+    def _once(self, key: tuple, build):
+        cache = self.__dict__.setdefault("_answers", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def validate(self, batch, tq, tk):
+        parent = super()
+        self._once(("valid", batch, tq, tk), lambda: parent.validate(batch, tq, tk) or True)
+
+    def intervals(self, tq, tk, *, device=None):
+        parent, where = super(), None if device is None else torch.device(device)
+        return self._once(("iv", tq, tk, where), lambda: parent.intervals(tq, tk, device=device))
+
+    def dense(self, tq, tk, *, device=None):
+        parent, where = super(), None if device is None else torch.device(device)
+        return self._once(("dense", tq, tk, where), lambda: parent.dense(tq, tk, device=device))
+
+
+class _Padding(_BuiltOnce, M.Padding):
+    """``M.Padding`` answering each question once."""
+
+
+class _And(_BuiltOnce, M.And):
+    """``M.And`` answering each question once."""
+
+
 def _closure(fn) -> dict:
     cells = getattr(fn, "__closure__", None) or ()
     return dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in cells), strict=True))
@@ -165,9 +197,9 @@ def _key_padding(attention_mask: Tensor | None, tk: int, kv_offset: int) -> M.Ma
     lengths = valid.sum(-1)  # (B,)
     pos = torch.arange(tk, device=valid.device)
     if torch.equal(valid, pos < lengths[:, None]):
-        return M.Padding(lengths)
+        return _Padding(lengths)
     if torch.equal(valid, pos >= tk - lengths[:, None]):
-        return M.Padding(lengths, side="left")
+        return _Padding(lengths, side="left")
     return M.Custom(valid[:, None, None, :])  # (B, 1, 1, Tk): holes, still only key-wise
 
 
@@ -213,7 +245,7 @@ def attnlab_mask(
         return HFMask(M.Custom(dense), batch_size, q_length, kv_length, device)
     pad = _key_padding(attention_mask, kv_length, kv_offset)
     parts = [*parts, pad] if pad is not None else parts
-    mask = None if not parts else parts[0] if len(parts) == 1 else M.And(*parts)
+    mask = None if not parts else parts[0] if len(parts) == 1 else _And(*parts)
     return HFMask(mask, batch_size, q_length, kv_length, device)
 
 
