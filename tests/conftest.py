@@ -100,3 +100,71 @@ TINY_TEXT = (
 def tiny_text():
     """The overrides that make a bilstm-attn text run tiny."""
     return list(TINY_TEXT)
+
+
+def tiny_transformers_model(arch: str):
+    """A small randomly initialised Hugging Face model (eval mode, float32, fixed seed) and
+    its inputs: ``(model, inputs)`` with ``inputs`` a dict for ``model(**inputs)``; text
+    models get a batch of 3 with right padding (encoders) or left padding (decoders)."""
+    import torch
+    import transformers as T
+
+    from attnlab.integrations.transformers import register
+
+    register()
+    torch.manual_seed(0)
+    text = dict(vocab_size=99, max_position_embeddings=64)
+    dec = dict(hidden_size=48, num_hidden_layers=2, intermediate_size=64, **text)
+    builders = {
+        "bert": lambda: T.BertModel(
+            T.BertConfig(hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, **text),
+            add_pooling_layer=False,
+        ),
+        "distilbert": lambda: T.DistilBertModel(
+            T.DistilBertConfig(vocab_size=99, dim=48, n_layers=2, n_heads=4, hidden_dim=64)
+        ),
+        "gpt2": lambda: T.GPT2Model(
+            T.GPT2Config(vocab_size=99, n_embd=48, n_layer=2, n_head=4, n_positions=64,
+                         bos_token_id=0, eos_token_id=0)
+        ),
+        "llama": lambda: T.LlamaModel(  # grouped-query attention: 6 query, 2 kv heads
+            T.LlamaConfig(num_attention_heads=6, num_key_value_heads=2, **dec)
+        ),
+        "mistral": lambda: T.MistralModel(  # GQA and a sliding window of 4 keys
+            T.MistralConfig(num_attention_heads=6, num_key_value_heads=2, sliding_window=4,
+                            **dec)
+        ),
+        "vit": lambda: T.ViTModel(
+            T.ViTConfig(image_size=32, patch_size=8, hidden_size=48, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=64),
+            add_pooling_layer=False,
+        ),
+    }  # fmt: skip
+    model = builders[arch]().eval()
+    g = torch.Generator().manual_seed(1)
+    if arch == "vit":
+        return model, {"pixel_values": torch.randn(2, 3, 32, 32, generator=g)}
+    ids = torch.randint(1, 99, (3, 9), generator=g)
+    mask = torch.ones(3, 9, dtype=torch.long)
+    if arch in ("bert", "distilbert"):
+        mask[1, 5:] = 0  # right padding
+        mask[2, 8:] = 0
+    else:
+        mask[1, :4] = 0  # left padding
+        mask[2, :1] = 0
+    return model, {"input_ids": ids, "attention_mask": mask}
+
+
+@pytest.fixture(scope="session")
+def tiny_hf():
+    """``tiny_hf(arch)``: a cached :func:`tiny_transformers_model`; set its
+    ``attn_implementation`` with ``model.set_attn_implementation(...)`` before use."""
+    cache: dict = {}
+
+    def get(arch: str):
+        if arch not in cache:
+            cache[arch] = tiny_transformers_model(arch)
+        return cache[arch]
+
+    return get

@@ -29,6 +29,7 @@ _LAZY = {
     "data": "attnlab.data",
     "train": "attnlab.train",
     "viz": "attnlab.viz",
+    "capture": "attnlab.capture",
     "bench": "attnlab.bench",
 }
 

@@ -32,8 +32,8 @@ def test_squeeze_excite_matches_formula(shape):
 def test_cbam_matches_formula_and_taps():
     cbam = CBAM(16, reduction=4, kernel_size=3).double()
     taps = {}
-    cbam.channel_tap.register_forward_hook(lambda m, a, out: taps.setdefault("c", out))
-    cbam.spatial_tap.register_forward_hook(lambda m, a, out: taps.setdefault("s", out))
+    cbam.channel.tap.register_forward_hook(lambda m, a, out: taps.setdefault("c", out))
+    cbam.spatial.tap.register_forward_hook(lambda m, a, out: taps.setdefault("s", out))
     x = torch.randn(2, 16, 6, 5, dtype=torch.float64, requires_grad=True)
     y = cbam(x)
     w1, w2 = cbam.channel.mlp[0].weight[:, :, 0, 0], cbam.channel.mlp[2].weight[:, :, 0, 0]
@@ -46,8 +46,8 @@ def test_cbam_matches_formula_and_taps():
     pooled = torch.stack([x1.mean(1), x1.amax(1)], 1)  # (B, 2, H, W)
     ms = torch.sigmoid(F.conv2d(pooled, cbam.spatial.conv.weight, padding=1))
     assert err(y, ms * x1) < 1e-12
-    assert taps["c"].shape == (2, 16, 1, 1) and taps["s"].shape == (2, 1, 6, 5)
-    assert err(taps["s"], ms) < 1e-12
+    assert taps["c"].shape == (2, 16) and taps["s"].shape == (2, 6, 5)  # (B, C), (B, H, W)
+    assert err(taps["s"], ms[:, 0]) < 1e-12 and err(taps["c"], mc[:, :, 0, 0]) < 1e-12
     y.sum().backward()
     assert all(torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in cbam.parameters())
     assert CBAM(64)(torch.randn(1, 64, 7, 9)).shape == (1, 64, 7, 9)  # defaults r=16, k=7

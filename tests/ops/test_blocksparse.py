@@ -55,6 +55,7 @@ def masks_for(b, tq, tk, g):
         "padding": M.Padding(lengths),
         "pad&causal": M.Padding(lengths) & M.Causal(),
         "pad&window": M.Padding(lengths) & M.Window(6, 2),
+        "leftpad&causal": M.Padding(lengths, side="left") & M.Causal(),
         "document": M.Document(ids) if tq <= tk else M.Causal(),
     }
 
@@ -70,6 +71,7 @@ def masks_for(b, tq, tk, g):
         "padding",
         "pad&causal",
         "pad&window",
+        "leftpad&causal",
         "document",
     ],
 )

@@ -33,6 +33,11 @@ def test_padding_and_document():
     p = M.Padding(torch.tensor([2, 4])).dense(3, 4)
     assert p.shape == (2, 1, 3, 4)
     assert p[0, 0].sum(-1).tolist() == [2, 2, 2] and p[1].all()
+    left = M.Padding(torch.tensor([2, 4]), side="left")
+    assert left.dense(3, 4)[0, 0, 0].tolist() == [False, False, True, True]
+    assert left.dense(3, 4)[1].all() and "side='left'" in repr(left)
+    with pytest.raises(ValueError, match="side must be 'right' or 'left', got 'top'"):
+        M.Padding([1], side="top")
     ids = torch.tensor([[0, 0, 1, 1, 1], [5, 5, 5, 5, 7]])
     d = M.Document(ids).dense(5, 5)
     assert torch.equal(d[0, 0], ids[0][:, None] == ids[0][None, :])
@@ -66,7 +71,8 @@ def _random_mask(draw_tk, b, data):
     if kind == "window":
         return M.Window(data.draw(st.integers(0, 6)), data.draw(st.integers(0, 6)))
     if kind == "padding":
-        return M.Padding(data.draw(st.lists(st.integers(0, draw_tk), min_size=b, max_size=b)))
+        lengths = data.draw(st.lists(st.integers(0, draw_tk), min_size=b, max_size=b))
+        return M.Padding(lengths, side=data.draw(st.sampled_from(["right", "left"])))
     if kind == "document":
         ids = (
             torch.tensor(data.draw(st.lists(st.integers(0, 2), min_size=draw_tk, max_size=draw_tk)))

@@ -29,9 +29,7 @@ def test_visualization_doc_snippets_run(tmp_path, monkeypatch, capsys):
         assert (tmp_path / name).stat().st_size > 1000, name
 
 
-@pytest.mark.parametrize(
-    "name", ["aggregate", "plots", "recorder", "views", "scores", "report", "fonts", "inspect"]
-)
+@pytest.mark.parametrize("name", ["aggregate", "plots", "views", "report", "fonts", "inspect"])
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     module = importlib.import_module(f"attnlab.viz.{name}")

@@ -20,9 +20,11 @@ from attnlab.ops import attention, attention_weights, explain
 from attnlab.ops import masks as M
 from attnlab.ops.reference import reference_attention
 
-__all__ = ["SUITES", "Case", "Result", "run_suites"]
+__all__ = ["MODEL_SUITES", "SUITES", "Case", "Result", "run_suites"]
 
 SUITES = ("dense", "causal", "window", "document", "padded", "weights", "fwdbwd", "bf16")
+#: Suites that time whole models rather than one attention call (see :mod:`.finetune`).
+MODEL_SUITES = ("finetune",)
 HEADS, DIM, WINDOW = 8, 64, 256
 
 
@@ -357,14 +359,22 @@ def run_suites(
     peaks: dict[str, float],
     clock: str = "wall",
     log: Callable[[Result], None] = lambda r: None,
+    finetune: dict | None = None,
 ) -> list[Result]:
     """Run ``suites`` at each sequence length (the weights suite at ``weights_seqs``, the
     padded one at ``padded_seqs``, default ``seqs``); ``peaks`` maps "fp32"/"bf16" to
-    GFLOP/s."""
+    GFLOP/s. ``finetune`` holds keyword arguments of
+    :func:`attnlab.bench.finetune.run_finetune` for the ``finetune`` suite."""
     lengths = {"weights": weights_seqs, "padded": padded_seqs or seqs}
-    fx = _Flex(flex) if any(s not in ("weights", "bf16") for s in suites) else _Flex(False)
+    ops_only = ("weights", "bf16", *MODEL_SUITES)
+    fx = _Flex(flex) if any(s not in ops_only for s in suites) else _Flex(False)
     results: list[Result] = []
     for suite in suites:
+        if suite == "finetune":
+            from attnlab.bench.finetune import run_finetune
+
+            results.extend(run_finetune(clock=clock, log=log, **(finetune or {})))
+            continue
         for n in lengths.get(suite, seqs):
             torch.manual_seed(n)
             cases = BUILDERS[suite](n, fx)

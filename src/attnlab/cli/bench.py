@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-SUITE_NAMES = ("dense", "causal", "window", "document", "padded", "weights", "fwdbwd", "bf16")
+OP_SUITES = ("dense", "causal", "window", "document", "padded", "weights", "fwdbwd", "bf16")
+SUITE_NAMES = (*OP_SUITES, "finetune")
 
 
 def _ints(text: str) -> list[int]:
@@ -30,8 +31,16 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--suite",
         default="all",
-        help=f"comma-separated suites, or all: {', '.join(SUITE_NAMES)} (default all)",
+        help=f"comma-separated suites, or all (the attention suites): {', '.join(SUITE_NAMES)} "
+        "(default all; finetune times MiniLM fine-tuning steps with attnlab vs sdpa attention)",
     )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=30,
+        help="finetune: timed steps per implementation (default 30)",
+    )
+    p.add_argument("--batch", type=int, default=32, help="finetune: batch size (default 32)")
     p.add_argument(
         "--seq", type=_ints, default=[1024, 4096], help="sequence lengths (default 1024,4096)"
     )
@@ -71,9 +80,7 @@ def run(args) -> int:
     from attnlab.bench import matmul_peak, run_suites
     from attnlab.bench.report import format_table, write_csv, write_markdown, write_plot
 
-    suites = (
-        list(SUITE_NAMES) if args.suite == "all" else [s.strip() for s in args.suite.split(",")]
-    )
+    suites = list(OP_SUITES) if args.suite == "all" else [s.strip() for s in args.suite.split(",")]
     unknown = [s for s in suites if s not in SUITE_NAMES]
     if unknown:
         raise ValueError(f"unknown suite(s) {unknown}; expected all or {', '.join(SUITE_NAMES)}")
@@ -81,13 +88,16 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.steps < 1 or args.batch < 1:
+        raise ValueError(f"--steps and --batch must be >= 1, got {args.steps} and {args.batch}")
     peaks = {"fp32": matmul_peak(torch.float32, clock=args.clock)}
     if "bf16" in suites:
         peaks["bf16"] = matmul_peak(torch.bfloat16, clock=args.clock)
     print(f"matmul peak: {', '.join(f'{k} {v:.1f} GFLOP/s' for k, v in peaks.items())}", flush=True)
 
     def log(r):
-        print(f"  {r.suite:9s} N={r.seq:<6d} {r.impl:44s} {r.time_ms:9.2f} ms", flush=True)
+        note = f"  {r.note}" if r.suite == "finetune" else ""
+        print(f"  {r.suite:9s} N={r.seq:<6d} {r.impl:44s} {r.time_ms:9.2f} ms{note}", flush=True)
 
     results = run_suites(
         suites,
@@ -98,6 +108,7 @@ def run(args) -> int:
         peaks=peaks,
         clock=args.clock,
         log=log,
+        finetune={"steps": args.steps, "batch_size": args.batch},
     )
     print()
     print(format_table(results))

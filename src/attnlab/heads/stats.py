@@ -35,7 +35,7 @@ __all__ = ["head_statistics"]
 
 def _recorded_names(model: nn.Module) -> dict[str, str]:
     """attention layer name -> the module name :func:`capture` records it under."""
-    from attnlab.viz.recorder import attention_modules
+    from attnlab.capture import attention_modules
 
     recordable = [name for name, _, kind in attention_modules(model) if kind in ("core", "hf")]
     out = {}
@@ -72,7 +72,7 @@ def head_statistics(
     Raises:
         ValueError: a layer that cannot be recorded, or ``special`` without ``token_ids``.
     """
-    from attnlab.viz.recorder import capture
+    from attnlab.capture import capture
 
     special = dict(special or {})
     if special and objective.token_ids is None:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from attnlab.layers._masking import check_features, key_mask
-from attnlab.layers.core import WeightsTap
+from attnlab.layers.core import WeightsTap, check_role
 from attnlab.ops import masks as M
 from attnlab.ops.reference import masked_softmax
 
@@ -118,7 +118,8 @@ class ScoredAttention(nn.Module):
         valid = key_mask(mask, lengths, b, tq, tk, query.device)  # (B|1, Tq|1, Tk)
         scores = self._scores(query, keys)  # (B, Tq, Tk)
         weights = masked_softmax(scores, valid)  # (B, Tq, Tk)
-        weights = self.tap(weights[:, None])[:, 0]  # tap sees (B, 1, Tq, Tk)
+        tap_mask = None if valid is None else valid[:, None]  # (B|1, 1, Tq|1, Tk)
+        weights = self.tap(weights[:, None], mask=tap_mask)[:, 0]  # tap sees (B, 1, Tq, Tk)
         context = weights @ values  # (B, Tq, Dv)
         if single:
             return context[:, 0], weights[:, 0]
@@ -137,7 +138,8 @@ class AdditiveAttention(ScoredAttention):
 
     The scores are computed a chunk of queries at a time (see :func:`additive_scores`),
     so long inputs never materialise the ``(B, Tq, Tk, A)`` tensor. Weights pass
-    through ``self.tap`` (a :class:`WeightsTap`) as ``(B, 1, Tq, Tk)``.
+    through ``self.tap`` (a :class:`WeightsTap`) as ``(B, 1, Tq, Tk)``, with the role
+    given to the constructor.
 
     Args:
         query_dim: query (decoder state) size Dq.
@@ -145,6 +147,8 @@ class AdditiveAttention(ScoredAttention):
         hidden_dim: alignment size A; default Dk.
         bias: add a bias inside the tanh (the paper has none).
         chunk_size: queries scored at a time; None chooses from a memory budget.
+        role: ``"cross"`` (default: a decoder state over an encoder memory) or
+            ``"self"`` (queries and keys are the same sequence); recordings carry it.
 
     Shapes:
         ``query (B, Tq, Dq)`` or ``(B, Dq)``, ``keys (B, Tk, Dk)``, ``values (B, Tk, Dv)``
@@ -167,8 +171,10 @@ class AdditiveAttention(ScoredAttention):
         *,
         bias: bool = False,
         chunk_size: int | None = None,
+        role: str = "cross",
     ) -> None:
         super().__init__()
+        check_role(role, ("self", "cross"))
         key_dim = query_dim if key_dim is None else key_dim
         hidden_dim = key_dim if hidden_dim is None else hidden_dim
         for name, val in (
@@ -187,7 +193,7 @@ class AdditiveAttention(ScoredAttention):
         self.w_q = nn.Linear(query_dim, hidden_dim, bias=bias)  # W_a in the paper
         self.w_k = nn.Linear(key_dim, hidden_dim, bias=False)  # U_a
         self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)  # v_a
-        self.tap = WeightsTap()
+        self.tap = WeightsTap(role=role)
 
     def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
         qp, kp = self.w_q(query), self.w_k(keys)  # (B, Tq, A), (B, Tk, A)

@@ -32,8 +32,8 @@ class SqueezeExcite(nn.Module):
     """Squeeze-and-Excitation, Hu et al. 2018: ``z = GAP(x)`` (eq. 2),
     ``s = sigmoid(W_2 ReLU(W_1 z))`` (eq. 3), ``y = s * x`` per channel (eq. 4).
 
-    The channel gate ``s`` passes through ``self.tap`` (a :class:`WeightsTap`) as
-    ``(B, C, 1, 1)``.
+    The channel gate ``s`` passes through ``self.tap`` (a :class:`WeightsTap` with role
+    ``"channel-gate"``) as ``(B, C)``.
 
     Args:
         channels: C.
@@ -56,12 +56,14 @@ class SqueezeExcite(nn.Module):
         self.fc1 = nn.Conv2d(channels, hidden, 1)
         self.act = nn.ReLU()
         self.fc2 = nn.Conv2d(hidden, channels, 1)
-        self.tap = WeightsTap()
+        self.tap = WeightsTap(role="channel-gate")
 
     def forward(self, x: Tensor) -> Tensor:
         _check_map(x, self.channels)
+        b, c = x.shape[:2]
         z = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
-        gate = self.tap(torch.sigmoid(self.fc2(self.act(self.fc1(z)))))  # (B, C, 1, 1)
+        gate = torch.sigmoid(self.fc2(self.act(self.fc1(z))))  # (B, C, 1, 1)
+        gate = self.tap(gate.view(b, c)).view(b, c, 1, 1)  # the tap sees (B, C)
         return x * gate
 
     def extra_repr(self) -> str:
@@ -70,7 +72,8 @@ class SqueezeExcite(nn.Module):
 
 class ChannelAttention(nn.Module):
     """CBAM channel attention ``M_c = sigmoid(MLP(AvgPool(x)) + MLP(MaxPool(x)))``
-    (Woo et al. 2018, eq. 2): ``(B, C, H, W) -> gate (B, C, 1, 1)``."""
+    (Woo et al. 2018, eq. 2): ``(B, C, H, W) -> gate (B, C, 1, 1)``; the gate passes
+    through ``self.tap`` (role ``"channel-gate"``) as ``(B, C)``."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -80,34 +83,42 @@ class ChannelAttention(nn.Module):
             nn.ReLU(),
             nn.Conv2d(hidden, channels, 1, bias=False),
         )
+        self.tap = WeightsTap(role="channel-gate")
 
     def forward(self, x: Tensor) -> Tensor:
+        b, c = x.shape[:2]
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
         mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
-        return torch.sigmoid(avg + mx)
+        gate = torch.sigmoid(avg + mx)  # (B, C, 1, 1)
+        return self.tap(gate.view(b, c)).view(b, c, 1, 1)  # the tap sees (B, C)
 
 
 class SpatialAttention(nn.Module):
     """CBAM spatial attention ``M_s = sigmoid(conv_k([AvgPool_c(x); MaxPool_c(x)]))``
-    (Woo et al. 2018, eq. 3): ``(B, C, H, W) -> map (B, 1, H, W)``."""
+    (Woo et al. 2018, eq. 3): ``(B, C, H, W) -> map (B, 1, H, W)``; the map passes
+    through ``self.tap`` (role ``"spatial"``) as ``(B, H, W)``."""
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.tap = WeightsTap(role="spatial")
 
     def forward(self, x: Tensor) -> Tensor:
+        b, _, h, w = x.shape
         pooled = torch.cat(
             [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
         )  # (B, 2, H, W)
-        return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
+        attn = torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
+        return self.tap(attn.view(b, h, w)).view(b, 1, h, w)  # the tap sees (B, H, W)
 
 
 class CBAM(nn.Module):
     """Convolutional Block Attention Module, Woo et al. 2018, eq. 1:
     ``x' = M_c(x) * x``, ``x'' = M_s(x') * x'`` (channel, then spatial attention).
 
-    The channel gate passes through ``self.channel_tap`` as ``(B, C, 1, 1)`` and the
-    spatial map through ``self.spatial_tap`` as ``(B, 1, H, W)``.
+    The channel gate passes through ``self.channel.tap`` (role ``"channel-gate"``) as
+    ``(B, C)`` and the spatial map through ``self.spatial.tap`` (role ``"spatial"``) as
+    ``(B, H, W)``.
 
     Args:
         channels: C.
@@ -132,13 +143,11 @@ class CBAM(nn.Module):
             raise ValueError(f"kernel_size must be odd to keep H and W, got {kernel_size}")
         self.channel = ChannelAttention(channels, reduction)
         self.spatial = SpatialAttention(kernel_size)
-        self.channel_tap = WeightsTap()
-        self.spatial_tap = WeightsTap()
 
     def forward(self, x: Tensor) -> Tensor:
         _check_map(x, self.channels)
-        x = x * self.channel_tap(self.channel(x))  # (B, C, H, W) * (B, C, 1, 1)
-        return x * self.spatial_tap(self.spatial(x))  # (B, C, H, W) * (B, 1, H, W)
+        x = x * self.channel(x)  # (B, C, H, W) * (B, C, 1, 1)
+        return x * self.spatial(x)  # (B, C, H, W) * (B, 1, H, W)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}"

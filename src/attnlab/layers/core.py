@@ -1,9 +1,11 @@
 """The two seams through which every attnlab layer exposes its attention.
 
 ``AttentionCore`` is the only place a layer calls :func:`attnlab.ops.attention`;
-``WeightsTap`` passes explicitly computed weights (additive, Luong, pooling) through.
-Neither stores anything: :func:`attnlab.viz.capture` attaches forward hooks to them
-and records (or recomputes) the weights only while someone is looking.
+``WeightsTap`` passes explicitly computed weights (additive, Luong, pooling) and gates
+(Squeeze-and-Excitation, CBAM) through. Neither stores anything:
+:func:`attnlab.capture.capture` attaches forward hooks to them and records (or
+recomputes) the weights only while someone is looking. Each seam carries the *role* of
+its attention, set where the layer is built, so a recording never has to guess it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,21 @@ from torch import Tensor, nn
 from attnlab.ops import attention
 from attnlab.ops import masks as M
 
-__all__ = ["AttentionCore", "WeightsTap"]
+__all__ = ["ATTENTION_ROLES", "GATE_ROLES", "ROLES", "AttentionCore", "WeightsTap", "check_role"]
+
+#: Roles of query-key attention: weights ``(B, H, Tq, Tk)``.
+ATTENTION_ROLES = ("self", "cross", "pool")
+#: Roles of gates, which are not heads: ``channel-gate`` ``(B, C)``, ``spatial`` ``(B, H, W)``.
+GATE_ROLES = ("channel-gate", "spatial")
+#: Every role a recorded attention can carry.
+ROLES = ATTENTION_ROLES + GATE_ROLES
+
+
+def check_role(role: object, allowed: tuple[str, ...] = ROLES) -> str:
+    """``role`` itself, or a ValueError naming it and the allowed roles."""
+    if role not in allowed:
+        raise ValueError(f"role must be one of {', '.join(map(repr, allowed))}, got {role!r}")
+    return role  # type: ignore[return-value]
 
 
 class AttentionCore(nn.Module):
@@ -22,16 +38,20 @@ class AttentionCore(nn.Module):
     Args:
         backend: backend name passed to ``attention`` (default ``"auto"``).
         strict: refuse O(N^2)-memory paths.
+        role: ``"self"`` (default), ``"cross"`` (queries over another sequence, e.g. a
+            decoder over its encoder memory) or ``"pool"`` (learned queries summarising
+            a sequence); recordings carry it.
 
     Shapes: ``q (B, H, Tq, D)``, ``k (B, Hkv, Tk, D)``, ``v (B, Hkv, Tk, Dv)``
     -> ``(B, H, Tq, Dv)``. Keyword arguments are those of ``attention``; pass them by
     keyword so hooks can read them.
     """
 
-    def __init__(self, *, backend: str = "auto", strict: bool = False) -> None:
+    def __init__(self, *, backend: str = "auto", strict: bool = False, role: str = "self") -> None:
         super().__init__()
         self.backend = backend
         self.strict = strict
+        self.role = check_role(role, ATTENTION_ROLES)
 
     def forward(
         self,
@@ -61,11 +81,29 @@ class AttentionCore(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"backend={self.backend!r}" + (", strict=True" if self.strict else "")
+        s = f"backend={self.backend!r}" + (", strict=True" if self.strict else "")
+        return s + (f", role={self.role!r}" if self.role != "self" else "")
 
 
 class WeightsTap(nn.Module):
-    """Identity on attention weights ``(B, H, Tq, Tk)``; recorders hook its output."""
+    """Identity on explicitly computed weights; recorders hook its input and output.
 
-    def forward(self, weights: Tensor) -> Tensor:
+    Args:
+        role: what passes through: ``"self"`` / ``"cross"`` / ``"pool"`` attention
+            weights ``(B, H, Tq, Tk)``, a ``"channel-gate"`` ``(B, C)`` or a
+            ``"spatial"`` map ``(B, H, W)``.
+
+    ``forward(weights, mask=None)`` returns ``weights`` unchanged; ``mask`` (bool,
+    broadcastable to the weights, True = the query may attend to the key) tells a
+    recorder which queries and keys are real, so it never infers padding from zeros.
+    """
+
+    def __init__(self, role: str = "self") -> None:
+        super().__init__()
+        self.role = check_role(role)
+
+    def forward(self, weights: Tensor, mask: Tensor | None = None) -> Tensor:
         return weights
+
+    def extra_repr(self) -> str:
+        return f"role={self.role!r}"

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.layers.additive import ScoredAttention, additive_scores
-from attnlab.layers.core import WeightsTap
+from attnlab.layers.core import WeightsTap, check_role
 
 __all__ = ["LUONG_SCORES", "LuongAttention"]
 
@@ -30,6 +30,8 @@ class LuongAttention(ScoredAttention):
         score: ``"dot"``, ``"general"`` or ``"concat"``.
         hidden_dim: size of ``v_a`` for ``"concat"``; default Dq.
         chunk_size: queries per chunk for ``"concat"``; None chooses from a budget.
+        role: ``"cross"`` (default: a target state over the source) or ``"self"``;
+            recordings carry it.
 
     Shapes:
         ``query (B, Tq, Dq)`` or ``(B, Dq)``, ``keys (B, Tk, Dk)``, ``values (B, Tk, Dv)``
@@ -51,8 +53,10 @@ class LuongAttention(ScoredAttention):
         score: str = "general",
         hidden_dim: int | None = None,
         chunk_size: int | None = None,
+        role: str = "cross",
     ) -> None:
         super().__init__()
+        check_role(role, ("self", "cross"))
         key_dim = query_dim if key_dim is None else key_dim
         hidden_dim = query_dim if hidden_dim is None else hidden_dim
         for name, val in (
@@ -87,7 +91,7 @@ class LuongAttention(ScoredAttention):
             self.w_q = nn.Linear(query_dim, hidden_dim, bias=False)  # W_a acting on h_t
             self.w_k = nn.Linear(key_dim, hidden_dim, bias=False)  # W_a acting on h_s
             self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)
-        self.tap = WeightsTap()
+        self.tap = WeightsTap(role=role)
 
     def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
         if self.score == "dot":

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from attnlab.layers.core import AttentionCore
+from attnlab.layers.core import AttentionCore, check_role
 from attnlab.layers.kv_cache import KVCache
 from attnlab.layers.position import ALiBi, RotaryEmbedding
 from attnlab.ops import masks as M
@@ -119,6 +119,8 @@ class MultiHeadAttention(nn.Module):
         position: a :class:`RotaryEmbedding` (with the head dim D), an
             :class:`ALiBi` (with ``num_heads = H``), or None.
         backend: attention backend (``"auto"``, ``"math"``, ``"sdpa"``, ...).
+        role: ``"self"`` (default) or ``"cross"`` (queries attend to another sequence,
+            e.g. an encoder memory); passed to the core, so recordings carry it.
 
     Shapes:
         ``query (B, Tq, E)``, ``key (B, Tk, kdim)``, ``value (B, Tk, vdim)`` ->
@@ -146,8 +148,10 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         position: RotaryEmbedding | ALiBi | None = None,
         backend: str = "auto",
+        role: str = "self",
     ) -> None:
         super().__init__()
+        check_role(role, ("self", "cross"))
         embed_dim = _positive_int("embed_dim", embed_dim)
         num_heads = _positive_int("num_heads", num_heads)
         if head_dim is None:
@@ -189,7 +193,7 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(vdim, num_kv_heads * head_dim, bias=bias)
         self.out_proj = nn.Linear(num_heads * head_dim, embed_dim, bias=bias)
         self.position = position
-        self.core = AttentionCore(backend=backend)
+        self.core = AttentionCore(backend=backend, role=role)
 
     def _check_input(self, name: str, x: Tensor, dim: int, batch: int | None) -> None:
         if not isinstance(x, Tensor):
@@ -370,4 +374,6 @@ class MultiHeadAttention(nn.Module):
             s += f", kdim={self.kdim}, vdim={self.vdim}"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.core.role != "self":
+            s += f", role={self.core.role!r}"
         return s

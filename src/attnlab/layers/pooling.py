@@ -47,8 +47,9 @@ class AttentionPooling(nn.Module):
     in dot-product attention); ``a = softmax(e)`` over the real (unpadded) positions and
     ``pooled = sum_t a_t x_t``. A sequence of length 0 pools to zeros.
 
-    The weights pass through ``self.tap`` (a :class:`WeightsTap`) as ``(B, 1, 1, T)``,
-    one head and one query, so recorders can capture them.
+    The weights pass through ``self.tap`` (a :class:`WeightsTap` with role ``"pool"``)
+    as ``(B, 1, 1, T)``, one head and one query, with the key padding, so recorders can
+    capture them.
 
     Args:
         input_dim: feature size E of the sequence.
@@ -81,7 +82,7 @@ class AttentionPooling(nn.Module):
         else:
             self.proj = nn.Linear(input_dim, hidden_dim)
             self.query = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)
-        self.tap = WeightsTap()
+        self.tap = WeightsTap(role="pool")
 
     def forward(
         self, x: Tensor, lengths: Tensor | None = None, *, mask: Tensor | None = None
@@ -107,7 +108,8 @@ class AttentionPooling(nn.Module):
         else:
             scores = torch.tanh(self.proj(x)) @ self.query  # (B, T)
         weights = masked_softmax(scores, valid)  # (B, T)
-        weights = self.tap(weights[:, None, None, :]).view(b, t)  # tap (B, 1, 1, T)
+        tap_mask = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, T)
+        weights = self.tap(weights[:, None, None, :], mask=tap_mask).view(b, t)  # (B, T)
         pooled = (weights[:, :, None] * x).sum(1)  # (B, E)
         return pooled, weights
 

@@ -169,6 +169,7 @@ class TransformerDecoderBlock(nn.Module):
             vdim=memory_dim,
             dropout=dropout,
             backend=backend,
+            role="cross",
         )
         self.norm1 = nn.LayerNorm(embed_dim)
         self.norm2 = nn.LayerNorm(embed_dim)

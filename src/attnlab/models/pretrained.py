@@ -39,12 +39,23 @@ def pretrained_dir(name: str = "minilm") -> Path:
 def load_pretrained(name: str = "minilm", *, attn_implementation: str = "sdpa"):
     """Load a packaged pretrained encoder and its tokenizer, without network access.
 
+    Args:
+        name: packaged model name.
+        attn_implementation: ``"sdpa"`` (default), ``"eager"`` or ``"attnlab"`` (every
+            attention through :func:`attnlab.ops.attention`, see
+            :mod:`attnlab.integrations.transformers`).
+
     Returns:
         ``(model, tokenizer)``: a ``transformers`` model in eval mode and its fast tokenizer.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
+
+    if attn_implementation == "attnlab":
+        from attnlab.integrations.transformers import register
+
+        register()
 
     path = pretrained_dir(name)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -5,7 +5,7 @@ Both read top-down: embedding -> encoder -> attention pooling -> linear classifi
 take ``input_ids (B, T)`` padded with id 0 and ``lengths (B,)``. Attention weights are
 never stored: the pooling weights pass through ``model.pool.tap`` (a ``WeightsTap``) and
 the Transformer's self-attention through each block's ``AttentionCore``, where
-``attnlab.viz.capture`` hooks them.
+``attnlab.capture.capture`` hooks them.
 
 Example:
     >>> import torch

@@ -146,7 +146,9 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _choose(call: AttentionCall, backend: str) -> tuple[Backend, Explanation]:
+def _choose(
+    call: AttentionCall, backend: str, *, explained: bool = False
+) -> tuple[Backend, Explanation | None]:
     if backend != "auto" and backend not in BACKENDS:
         raise ValueError(
             f"unknown backend {backend!r}; expected 'auto' or one of "
@@ -168,6 +170,8 @@ def _choose(call: AttentionCall, backend: str) -> tuple[Backend, Explanation]:
         raise ValueError(f"no backend can run this call ({call.describe()}): {reasons}")
     best = min(costs, key=costs.__getitem__)  # first of equals: registry order
     chosen = BACKENDS[best]
+    if not explained:  # describing the call formats every mask: only explain() needs it
+        return chosen, None
     return chosen, Explanation(call.describe(), best, chosen.plan(call), costs, refused)
 
 
@@ -245,4 +249,6 @@ def explain(
     report naming the chosen backend and why each other one was refused.
     """
     call = prepare(q, k, v, **kwargs)
-    return _choose(call, backend)[1]
+    explanation = _choose(call, backend, explained=True)[1]
+    assert explanation is not None
+    return explanation

@@ -168,13 +168,18 @@ class Window(Mask):
 
 
 class Padding(Mask):
-    """Key padding: example ``b`` attends only to its first ``lengths[b]`` keys.
+    """Key padding: example ``b`` attends only to its ``lengths[b]`` real keys.
 
     Args:
         lengths: int tensor ``(B,)`` (or a list) of valid key counts.
+        side: where the padding sits: ``"right"`` (the real keys come first, the usual
+            encoder batch) or ``"left"`` (the real keys are the last ``lengths[b]``, as in
+            left-padded decoder batches).
     """
 
-    def __init__(self, lengths: Tensor | list[int] | tuple[int, ...]) -> None:
+    def __init__(
+        self, lengths: Tensor | list[int] | tuple[int, ...], *, side: str = "right"
+    ) -> None:
         lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1:
             raise ValueError(f"Padding lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
@@ -182,7 +187,10 @@ class Padding(Mask):
             raise TypeError(f"Padding lengths must be integers, got {lengths.dtype}")
         if (lengths < 0).any():
             raise ValueError(f"Padding lengths must be >= 0, got {lengths.tolist()}")
+        if side not in ("right", "left"):
+            raise ValueError(f"Padding side must be 'right' or 'left', got {side!r}")
         self.lengths = lengths.long()
+        self.side = side
         self.batch_size = lengths.shape[0]
 
     def validate(self, batch, tq, tk):
@@ -194,12 +202,17 @@ class Padding(Mask):
     def intervals(self, tq, tk, *, device=None):
         lengths = self.lengths.to(device)
         b = lengths.shape[0]
+        if self.side == "left":
+            lo = (tk - lengths)[:, None].expand(b, tq)
+            hi = torch.full((b, tq), tk - 1, dtype=torch.long, device=device)
+            return lo, hi
         lo = torch.zeros(b, tq, dtype=torch.long, device=device)
         hi = (lengths - 1)[:, None].expand(b, tq)
         return lo, hi
 
     def __repr__(self) -> str:
-        return f"Padding({self.lengths.tolist()})"
+        side = ", side='left'" if self.side == "left" else ""
+        return f"Padding({self.lengths.tolist()}{side})"
 
 
 class Document(Mask):

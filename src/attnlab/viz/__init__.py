@@ -1,5 +1,8 @@
 """See attention: capture weights from running models, plot them, build offline views.
 
+``capture``, ``Recording`` and ``attention_modules`` live in :mod:`attnlab.capture` and are
+re-exported here.
+
 Example:
     >>> from attnlab.viz import capture, HeadView
     >>> with capture(model, tokenizer=tok) as rec:   # doctest: +SKIP
@@ -15,9 +18,9 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "capture": "attnlab.viz.recorder",
-    "Recording": "attnlab.viz.recorder",
-    "attention_modules": "attnlab.viz.recorder",
+    "capture": "attnlab.capture",
+    "Recording": "attnlab.capture",
+    "attention_modules": "attnlab.capture",
     "rollout": "attnlab.viz.aggregate",
     "aggregate_heads": "attnlab.viz.aggregate",
     "plot_heatmap": "attnlab.viz.plots",

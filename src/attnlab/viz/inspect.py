@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attnlab.viz.recorder import capture
+from attnlab.capture import capture
 
 __all__ = [
     "ROLES",
@@ -96,7 +96,8 @@ class Analysis:
 
     def __post_init__(self) -> None:
         if self.roles is None:
-            # Until the recorder states roles: one query row is attention pooling.
+            # An analysis built by hand from raw weights: one query row is attention pooling.
+            # The subjects below always pass the roles the recorder saw.
             self.roles = ["pool" if w.shape[1] == 1 else "self" for w in self.weights]
         if len(self.roles) != len(self.weights):
             raise ValueError(f"{len(self.roles)} roles for {len(self.weights)} layers")
@@ -274,6 +275,7 @@ class PretrainedSubject:
             segments=segments,
             title=f"{self.name}: {text[:60]}" + (f" | {pair[:40]}" if pair else ""),
             truncated=Truncation(total, kept, self.max_tokens) if total > kept else None,
+            roles=list(rec.roles),
         )
 
 
@@ -329,6 +331,7 @@ class RunSubject:
             prediction=dict(zip(self.labels, probs, strict=False)),
             title=f"{Path(self.name).name}: {text[:60]}",
             truncated=Truncation(total, kept, self.max_tokens) if total > kept else None,
+            roles=list(rec.roles),
         )
         if "pool" in analysis.roles:
             analysis.query_label = "(pooled query)"

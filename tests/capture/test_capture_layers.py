@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlab.capture import capture
 from attnlab.layers import AdditiveAttention, AttentionPooling, MultiHeadAttention
 from attnlab.layers.transformer import TransformerEncoderBlock
 from attnlab.ops import masks as M
-from attnlab.viz import capture
 
 
 def _eager_mha_weights(

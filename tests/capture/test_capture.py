@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from attnlab.capture import attention_modules, capture
 from attnlab.layers import AttentionCore, WeightsTap
 from attnlab.ops import attention
 from attnlab.ops import masks as M
-from attnlab.viz import attention_modules, capture
 
 
 class TwoCores(nn.Module):
