@@ -8,16 +8,16 @@ import statistics
 
 import pytest
 
-from attnlab.data import DataError
-from attnlab.data.pairs import (
+from attnlab.data import (
     PAIR_DATASETS,
+    DataError,
     PairDataset,
-    clean_dictionary_text,
     load_lexicon,
     load_pairs,
     pairs_from_rows,
     read_pairs,
 )
+from attnlab.data.pair_corpora import clean_dictionary_text
 
 needs_de_en = pytest.mark.skipif(
     not PAIR_DATASETS["de-en"].installed(), reason="apt-get install trans-de-en"
@@ -98,7 +98,7 @@ def test_zh_en():
 
 
 def test_missing_corpus_names_the_install_command(monkeypatch):
-    import attnlab.data.pairs as P
+    import attnlab.data.pair_corpora as P
 
     monkeypatch.setattr(P, "DE_EN_FILE", P.Path("/nonexistent/de-en"))
     with pytest.raises(FileNotFoundError, match="apt-get install trans-de-en"):

@@ -18,15 +18,9 @@ from attnlab.data.datasets import (
     load_data,
     load_dataset,
 )
+from attnlab.data.pair_corpora import PAIR_DATASETS, PairInfo, load_lexicon, load_pairs
 from attnlab.data.pair_tokenizer import PairTokenizer, train_pair_tokenizer
-from attnlab.data.pairs import (
-    PAIR_DATASETS,
-    PairDataset,
-    PairSplits,
-    load_lexicon,
-    load_pairs,
-    read_pairs,
-)
+from attnlab.data.pairs import PairDataset, PairSplits, pairs_from_rows, read_pairs
 from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
 
@@ -36,6 +30,7 @@ __all__ = [
     "DataError",
     "DatasetInfo",
     "PairDataset",
+    "PairInfo",
     "PairSplits",
     "PairTokenizer",
     "Splits",
@@ -49,6 +44,7 @@ __all__ = [
     "load_dataset",
     "load_lexicon",
     "load_pairs",
+    "pairs_from_rows",
     "read_file",
     "read_pairs",
     "train_pair_tokenizer",
