@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.layers import AdditiveAttention, LuongAttention
@@ -121,7 +122,7 @@ class _Readout(nn.Module):
         return torch.tanh(self.proj(torch.cat(parts, dim=-1)))  # (B, E)
 
     def logits(self, h: Tensor) -> Tensor:
-        return self.drop(h) @ self.embed.weight.T + self.bias  # (B, V)
+        return F.linear(self.drop(h), self.embed.weight, self.bias)  # (B, V)
 
 
 class GRUDecoder(nn.Module):

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.layers import (
@@ -133,15 +134,18 @@ class Seq2SeqTransformer(nn.Module):
         return self.encoder_norm(x)
 
     def _logits(self, y: Tensor) -> Tensor:
-        return self.decoder_norm(y) @ self.tgt_embed.weight.T + self.out_bias  # (B, T, V)
+        return F.linear(self.decoder_norm(y), self.tgt_embed.weight, self.out_bias)  # (B, T, V)
 
-    def decode_full(self, tgt_in: Tensor, memory: Tensor, src_lengths: Tensor) -> Tensor:
-        """Logits ``(B, T, V)`` of the whole target prefix ``tgt_in (B, T)``."""
+    def _decode_hidden(self, tgt_in: Tensor, memory: Tensor, src_lengths: Tensor) -> Tensor:
         y = self._embed(self.tgt_embed, tgt_in)
         memory_mask = M.Padding(src_lengths)
         for block in self.decoder:
             y = block(y, memory, memory_mask=memory_mask)  # (B, T, E)
-        return self._logits(y)
+        return y
+
+    def decode_full(self, tgt_in: Tensor, memory: Tensor, src_lengths: Tensor) -> Tensor:
+        """Logits ``(B, T, V)`` of the whole target prefix ``tgt_in (B, T)``."""
+        return self._logits(self._decode_hidden(tgt_in, memory, src_lengths))
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits ``(B, T, V)``."""
@@ -167,7 +171,8 @@ class Seq2SeqTransformer(nn.Module):
         """``tokens (B,)`` -> next-token logits ``(B, V)``; the state advances one step."""
         if state.caches is None:  # recompute the whole prefix (reference path)
             prefix = torch.cat([state.prefix, tokens[:, None]], dim=1)  # (B, t+1)
-            logits = self.decode_full(prefix, state.memory, state.lengths)[:, -1]
+            hidden = self._decode_hidden(prefix, state.memory, state.lengths)  # (B, t+1, E)
+            logits = self._logits(hidden[:, -1:])[:, 0]  # only the last position
             return logits, TransformerState(
                 state.memory, state.lengths, None, None, prefix, state.step + 1
             )
