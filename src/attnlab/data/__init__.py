@@ -1,4 +1,5 @@
-"""Data sets (packaged and user files), tokenizers and batching for text classification.
+"""Data sets (packaged and user files), tokenizers and batching: labelled texts for
+classification and sentence pairs for translation.
 
 Example:
     >>> from attnlab.data import load_dataset, train_tokenizer
@@ -17,13 +18,21 @@ from attnlab.data.datasets import (
     load_data,
     load_dataset,
 )
+from attnlab.data.pair_corpora import PAIR_DATASETS, PairInfo, load_lexicon, load_pairs
+from attnlab.data.pair_tokenizer import PairTokenizer, train_pair_tokenizer
+from attnlab.data.pairs import PairDataset, PairSplits, pairs_from_rows, read_pairs
 from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
 
 __all__ = [
     "DATASETS",
+    "PAIR_DATASETS",
     "DataError",
     "DatasetInfo",
+    "PairDataset",
+    "PairInfo",
+    "PairSplits",
+    "PairTokenizer",
     "Splits",
     "TextDataset",
     "TextTokenizer",
@@ -33,6 +42,11 @@ __all__ = [
     "list_datasets",
     "load_data",
     "load_dataset",
+    "load_lexicon",
+    "load_pairs",
+    "pairs_from_rows",
     "read_file",
+    "read_pairs",
+    "train_pair_tokenizer",
     "train_tokenizer",
 ]

@@ -12,7 +12,7 @@ from attnlab.layers.kv_cache import KVCache
 from attnlab.layers.luong import LuongAttention
 from attnlab.layers.multihead import MultiHeadAttention
 from attnlab.layers.pooling import AttentionPooling
-from attnlab.layers.position import ALiBi, RotaryEmbedding, alibi_slopes
+from attnlab.layers.position import ALiBi, RotaryEmbedding, alibi_slopes, sinusoidal_positions
 from attnlab.layers.transformer import MLP, TransformerDecoderBlock, TransformerEncoderBlock
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "WeightsTap",
     "additive_scores",
     "alibi_slopes",
+    "sinusoidal_positions",
 ]
