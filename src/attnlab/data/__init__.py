@@ -1,4 +1,4 @@
-"""Data sets (packaged and user files), tokenizers and batching for text classification.
+"""Data sets (packaged and user files), tokenizers and batching for text and images.
 
 Example:
     >>> from attnlab.data import load_dataset, train_tokenizer
@@ -17,22 +17,40 @@ from attnlab.data.datasets import (
     load_data,
     load_dataset,
 )
+from attnlab.data.image_batches import Augment, ImageBatches
+from attnlab.data.image_folder import BadImageError, read_image_folder
+from attnlab.data.images import (
+    IMAGE_DATASETS,
+    ImageDataset,
+    ImageSplits,
+    image_dataset_installed,
+    load_images,
+)
 from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
 
 __all__ = [
     "DATASETS",
+    "IMAGE_DATASETS",
+    "Augment",
+    "BadImageError",
     "DataError",
     "DatasetInfo",
+    "ImageBatches",
+    "ImageDataset",
+    "ImageSplits",
     "Splits",
     "TextDataset",
     "TextTokenizer",
     "dataset_installed",
     "from_rows",
+    "image_dataset_installed",
     "install_dataset",
     "list_datasets",
     "load_data",
     "load_dataset",
+    "load_images",
     "read_file",
+    "read_image_folder",
     "train_tokenizer",
 ]

@@ -2,7 +2,7 @@
 
 Example:
     >>> from attnlab.models import create_model, list_models
-    >>> [m.name for m in list_models()]
+    >>> [m.name for m in list_models("text")]
     ['bilstm-attn', 'transformer', 'minilm']
 """
 
