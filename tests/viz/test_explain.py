@@ -15,7 +15,7 @@ from attnlab.layers import AttentionCore
 from attnlab.models import create_model
 from attnlab.models.vision import ImageDims, ViTConfig
 from attnlab.viz.aggregate import grad_rollout, rollout
-from attnlab.viz.explain import (
+from attnlab.viz.explanation import (
     applicable_methods,
     conv_attention,
     explain,

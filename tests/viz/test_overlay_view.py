@@ -11,7 +11,7 @@ import torch
 
 from attnlab.models import create_model
 from attnlab.models.vision import ImageDims, ViTConfig
-from attnlab.viz.explain import conv_attention
+from attnlab.viz.explanation import conv_attention
 from attnlab.viz.image_view import ImageExplanationView
 from attnlab.viz.overlay import normalize_map, overlay, plot_explanations, plot_gates
 from attnlab.viz.plots import save_figure

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from attnlab.viz.explain import _is_hf_vit, _logits, applicable_methods, explain
+from attnlab.viz.explanation import _is_hf_vit, _logits, applicable_methods, explain
 
 __all__ = ["Curves", "FaithfulnessRow", "FaithfulnessTable", "curves", "faithfulness"]
 
@@ -192,7 +192,7 @@ def faithfulness(
     Args:
         model: classifier in eval mode.
         images: ``(B, C, H, W)``.
-        methods: methods of :func:`~attnlab.viz.explain.explain` (default every method
+        methods: methods of :func:`~attnlab.viz.explanation.explain` (default every method
             that applies to the model).
         steps: 10: pixels are removed / revealed 10 % at a time.
         baseline: value of a removed pixel.

@@ -54,7 +54,7 @@ class ImageExplanationView:
 
     Args:
         images: ``(B, C, H, W)`` in [0, 1] (C = 1 or 3).
-        maps: method name -> ``(B, H, W)`` map (e.g. from :func:`~attnlab.viz.explain.explain`).
+        maps: method name -> ``(B, H, W)`` map (e.g. from :func:`~attnlab.viz.explanation.explain`).
         attention: ``(B, L, H, T, T)`` ViT attention (token 0..prefix-1 are [CLS] etc.,
             then the patches row-major over ``grid``), or None.
         grid: the patch grid ``(h, w)`` (with ``attention``).
@@ -119,7 +119,7 @@ class ImageExplanationView:
     ) -> ImageExplanationView:
         """Explain ``images`` with every applicable method (or ``methods``) of ``model``;
         captions give the predicted class and its probability."""
-        from attnlab.viz.explain import _VIT_METHODS, applicable_methods, explain, vit_attention
+        from attnlab.viz.explanation import _VIT_METHODS, applicable_methods, explain, vit_attention
 
         model.eval()
         names = list(methods or applicable_methods(model))

@@ -126,7 +126,7 @@ def plot_gates(gates: Sequence[tuple[str, Tensor]], *, example: int = 0, cell: f
     """Bar charts of the SE / CBAM channel gates of one example, one panel per block.
 
     Args:
-        gates: ``(name, (B, C))`` pairs, as in :class:`~attnlab.viz.explain.ConvAttention`.
+        gates: ``(name, (B, C))`` pairs, as in :class:`~attnlab.viz.explanation.ConvAttention`.
         example: which example of the batch.
     """
     from matplotlib.figure import Figure
