@@ -171,10 +171,13 @@ class ConvNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(cin, dims.num_classes)
+        # Channels-last (NHWC) convolutions are 20-30 % faster on CPU (oneDNN), bf16 too.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, images: Tensor) -> Tensor:
         _check_images(images, self.dims)
-        x = self.stages(self.input_norm(images))  # (B, C', H', W')
+        x = images.contiguous(memory_format=torch.channels_last)
+        x = self.stages(self.input_norm(x))  # (B, C', H', W')
         return self.head(self.drop(x.mean(dim=(2, 3))))  # (B, num_classes)
 
 

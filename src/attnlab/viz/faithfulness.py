@@ -107,16 +107,15 @@ def curves(
     rank.scatter_(1, order, torch.arange(n).expand(b, n))  # rank of each pixel
     base = torch.as_tensor(baseline, dtype=images.dtype).expand_as(images)
     counts = [round(n * k / steps) for k in range(steps + 1)]
-    deleted, inserted = [], []
+    deletion, insertion = [], []
+    pick = target.view(b, 1)
     for k in counts:
         top = (rank < k).view(b, 1, h, w)  # (B, 1, H, W): the k highest-ranked pixels
-        deleted.append(torch.where(top, base, images))
-        inserted.append(torch.where(top, images, base))
-    x = torch.cat(deleted + inserted)  # (2 (S) B, C, H, W)
-    p = _probs(model, x, batch)  # (2 S B, classes)
-    s = steps + 1
-    p = p.view(2, s, b, -1).gather(3, target.view(1, 1, b, 1).expand(2, s, b, 1))[..., 0]
-    return Curves(torch.tensor([k / n for k in counts]), p[0].T.contiguous(), p[1].T.contiguous())
+        deletion.append(_probs(model, torch.where(top, base, images), batch).gather(1, pick))
+        insertion.append(_probs(model, torch.where(top, images, base), batch).gather(1, pick))
+    return Curves(
+        torch.tensor([k / n for k in counts]), torch.cat(deletion, 1), torch.cat(insertion, 1)
+    )
 
 
 @dataclass
