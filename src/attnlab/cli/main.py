@@ -12,7 +12,18 @@ import importlib
 import importlib.util
 import sys
 
-COMMANDS = ("ls", "data", "train", "eval", "predict", "report", "viz", "explore", "bench")
+COMMANDS = (
+    "ls",
+    "data",
+    "train",
+    "eval",
+    "predict",
+    "caption",
+    "report",
+    "viz",
+    "explore",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
