@@ -77,7 +77,7 @@ def test_data_settings_are_checked():
         CaptionData(name="fashion-grid", grids="two")
     cfg = make_config("caption", "fashion-grid", "vit-transformer", overrides=["data.grids=3"])
     assert cfg.data.options().grids == (3,) and cfg.data.max_words == 9
-    assert (cfg.data.options().height, cfg.data.options().width) == (84, 84)
+    assert (cfg.data.options().height, cfg.data.options().width) == (96, 96)
 
 
 def test_recorded_attention_is_what_the_rnn_computes():

@@ -35,7 +35,7 @@ __all__ = ["TASK", "Caption", "CaptionArtifacts", "CaptionData", "CaptionRun", "
 ARTIFACTS = "caption.json"
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 #: Canvas size of each data set when ``data.height``/``data.width`` are 0.
-CANVAS = {"digits-caption": (32, 128), "fashion-grid": (84, 84)}
+CANVAS = {"digits-caption": (32, 128), "fashion-grid": (96, 96)}
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class CaptionData:
         name: ``digits-caption`` or ``fashion-grid``.
         seed: source split and canvas layouts (fixed test canvases whatever ``train.seed``).
         train_size, val_size, test_size: canvases per split.
-        height, width: canvas size (0: the data set's, 32x128 for digits, 84x84 for grids).
+        height, width: canvas size (0: the data set's, 32x128 for digits, 96x96 for grids).
         min_objects, max_objects: digits per canvas.
         min_size, max_size: longer side of a digit in pixels.
         gap: fewest pixels between digits.
