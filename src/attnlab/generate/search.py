@@ -159,9 +159,11 @@ def beam_search(
     Each step scores the ``beam_size * V`` extensions of every sentence's beams and keeps
     the best ``2 * beam_size``: those ending in EOS within the top ``beam_size`` become
     finished hypotheses, the best ``beam_size`` others continue (so a beam of 1 is greedy
-    search when ``length_penalty_alpha`` is 0). A sentence stops once it has
-    ``beam_size`` finished hypotheses and no unfinished one, even at the length cap, can
-    score better than the worst of them (``log_prob`` only falls as tokens are added).
+    search when ``length_penalty_alpha`` is 0). A sentence stops once it has ``nbest``
+    finished hypotheses and no unfinished one, even grown to the length cap, can score
+    better than the ``nbest``-th of them (``log_prob`` only falls as tokens are added, so
+    ``log_prob / lp(cap)`` bounds every continuation): stopping then never changes the
+    result, unlike stopping at the first ``beam_size`` finished hypotheses.
 
     Args:
         model: implements :class:`~attnlab.generate.DecodeModel`.
@@ -224,7 +226,7 @@ def beam_search(
         # The best k non-EOS candidates continue (each beam yields at most one EOS, so
         # there are always k of them).
         rank = torch.arange(cand_scores.shape[1], device=dev).expand_as(cand_scores)
-        order = torch.where(is_eos | (cand_tok == model.eos_id), rank + 2 * k, rank)
+        order = torch.where(cand_tok == model.eos_id, rank + 2 * k, rank)
         keep = order.topk(k, dim=-1, largest=False).indices  # (n, k)
         scores = cand_scores.gather(1, keep)  # (n, k)
         beam = cand_beam.gather(1, keep)
@@ -232,7 +234,7 @@ def beam_search(
         history = torch.cat(
             [history.gather(1, beam[..., None].expand(-1, -1, step - 1)), tok[..., None]], dim=2
         )
-        # A sentence is done when no live beam can beat its k-th best finished hypothesis.
+        # A sentence is done when no live beam can beat its nbest-th finished hypothesis.
         done = []
         for row in range(n):
             i = int(alive[row])
@@ -240,9 +242,9 @@ def beam_search(
             if at_cap[row]:
                 done.append(row)
                 continue
-            if len(fin) < k:
+            if len(fin) < nbest:
                 continue
-            worst = sorted(h.score for h in fin)[-k]
+            worst = sorted(h.score for h in fin)[-nbest]
             best_raw = float(scores[row].max())
             bound = best_raw / max(
                 length_penalty(step + 1, length_penalty_alpha),
