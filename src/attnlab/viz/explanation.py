@@ -228,23 +228,22 @@ def conv_attention(model: nn.Module, images: Tensor) -> ConvAttention:
     """
     spatial: list[tuple[str, Tensor]] = []
     gates: list[tuple[str, Tensor]] = []
+
+    def record(name: str, into: list, flatten: bool):
+        def hook(_module, _args, out):
+            out = out.detach().float()
+            into.append((name, out.flatten(1) if flatten else out))  # (B, C) or (B, 1, h, w)
+
+        return hook
+
     handles = []
     for name, mod in model.named_modules():
         if isinstance(mod, SpatialAttention):
-            target, into = mod, spatial
+            handles.append(mod.register_forward_hook(record(name, spatial, False)))
         elif isinstance(mod, ChannelAttention):
-            target, into = mod, gates
+            handles.append(mod.register_forward_hook(record(name, gates, True)))
         elif isinstance(mod, SqueezeExcite):
-            target, into = mod.tap, gates
-        else:
-            continue
-
-        def hook(_m, _a, out, name=name, into=into):
-            into.append(
-                (name, out.detach().float() if into is spatial else out.detach().float().flatten(1))
-            )
-
-        handles.append(target.register_forward_hook(hook))
+            handles.append(mod.tap.register_forward_hook(record(name, gates, True)))
     try:
         logits = _logits(model(images))
     finally:
