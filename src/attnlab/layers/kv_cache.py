@@ -72,6 +72,34 @@ class KVCache:
         self._k = self._v = None
         self._len = 0
 
+    def reorder(self, indices: Tensor) -> None:
+        """Keep batch rows ``indices (B',)`` of the stored keys/values, in that order.
+
+        Beam search calls this when beams are reselected (a row may be repeated or
+        dropped); the new batch size is ``B'``.
+
+        Example:
+            >>> import torch
+            >>> cache = KVCache()
+            >>> _ = cache.update(torch.randn(2, 1, 3, 4), torch.randn(2, 1, 3, 4))
+            >>> cache.reorder(torch.tensor([1, 1, 0]))
+            >>> cache.keys.shape
+            torch.Size([3, 1, 3, 4])
+        """
+        if self._k is None:
+            return
+        indices = torch.as_tensor(indices, device=self._k.device)
+        if indices.dim() != 1 or indices.dtype in (torch.bool, torch.float32, torch.float64):
+            raise ValueError(
+                f"indices must be a 1-D integer tensor, got shape {tuple(indices.shape)} "
+                f"and dtype {indices.dtype}"
+            )
+        b = self._k.shape[0]
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= b):
+            raise ValueError(f"indices {indices.tolist()} out of range for batch size {b}")
+        self._k = self._k.index_select(0, indices)  # (B', Hkv, N, D)
+        self._v = self._v.index_select(0, indices)
+
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append ``k (B, Hkv, T, D)`` and ``v (B, Hkv, T, Dv)``; return all stored.
 

@@ -93,13 +93,20 @@ class LuongAttention(ScoredAttention):
             self.v = nn.Parameter(torch.randn(hidden_dim) * hidden_dim**-0.5)
         self.tap = WeightsTap(role=role)
 
-    def _scores(self, query: Tensor, keys: Tensor) -> Tensor:
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """The keys' part of the score, computed once per sentence: ``h_s`` (dot),
+        ``W_a h_s`` (general, ``(B, Tk, Dq)``) or ``W_2 h_s`` (concat, ``(B, Tk, A)``)."""
         if self.score == "dot":
-            return query @ keys.transpose(1, 2)  # (B, Tq, Tk)
+            return keys
         if self.score == "general":
-            return query @ self.w_a(keys).transpose(1, 2)  # (B, Tq, Tk)
-        qp, kp = self.w_q(query), self.w_k(keys)  # (B, Tq, A), (B, Tk, A)
-        return additive_scores(qp, kp, self.v, chunk_size=self.chunk_size)
+            return self.w_a(keys)  # (B, Tk, Dq)
+        return self.w_k(keys)  # (B, Tk, A)
+
+    def _scores(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        if self.score in ("dot", "general"):
+            return query @ projected_keys.transpose(1, 2)  # (B, Tq, Tk)
+        qp = self.w_q(query)  # (B, Tq, A)
+        return additive_scores(qp, projected_keys, self.v, chunk_size=self.chunk_size)
 
     def extra_repr(self) -> str:
         return f"query_dim={self.query_dim}, key_dim={self.key_dim}, score={self.score!r}"

@@ -218,6 +218,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         window: int | tuple[int | None, int | None] | None = None,
         cache: KVCache | None = None,
+        kv: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Attend from ``query`` to ``key``/``value`` (self attention when ``key`` is None).
 
@@ -235,12 +236,19 @@ class MultiHeadAttention(nn.Module):
             cache: a :class:`KVCache` (self attention only); the new keys/values are
                 appended and the queries attend over all stored positions (incremental
                 decoding).
+            kv: keys and values already projected by :meth:`project_kv`, used instead of
+                ``key``/``value`` (cross attention to a fixed memory: the memory is
+                projected once per sentence, not once per decoding step).
 
         Returns:
             ``(B, Tq, E)``.
         """
         self._check_input("query", query, self.embed_dim, None)
         b, tq, _ = query.shape
+        if kv is not None:
+            if key is not None or value is not None or cache is not None:
+                raise ValueError("kv replaces key, value and cache; pass kv alone")
+            return self._attend_projected(query, kv, mask=mask, causal=causal, window=window)
         if key is None:
             if value is not None:
                 raise ValueError("value was given without key; pass key too")
@@ -293,6 +301,65 @@ class MultiHeadAttention(nn.Module):
             dropout_p=self.dropout,
         )  # (B, H, Tq, D)
         out = out.transpose(1, 2).reshape(b, tq, h * d)  # (B, Tq, H*D)
+        return self.out_proj(out)
+
+    def project_kv(self, key: Tensor, value: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Project a fixed memory once: ``key (B, Tk, kdim)``, ``value (B, Tk, vdim)``
+        (default ``key``) -> ``(k, v)``, each ``(B, Hkv, Tk, D)``, for ``forward(kv=...)``.
+
+        Example:
+            >>> import torch
+            >>> mha = MultiHeadAttention(16, 4).eval()
+            >>> y, memory = torch.randn(2, 3, 16), torch.randn(2, 7, 16)
+            >>> kv = mha.project_kv(memory)
+            >>> torch.allclose(mha(y, kv=kv), mha(y, memory), atol=1e-6)
+            True
+        """
+        self._check_input("key", key, self.kdim, None)
+        if value is None:
+            value = key
+        self._check_input("value", value, self.vdim, key.shape[0])
+        if value.shape[1] != key.shape[1]:
+            raise ValueError(f"key has {key.shape[1]} positions but value has {value.shape[1]}")
+        if self.position is not None:
+            raise ValueError(
+                "project_kv is for cross attention without positions; this layer has "
+                f"{type(self.position).__name__}"
+            )
+        b, tk, _ = key.shape
+        hkv, d = self.num_kv_heads, self.head_dim
+        k = self.k_proj(key).view(b, tk, hkv, d).transpose(1, 2)  # (B, Hkv, Tk, D)
+        v = self.v_proj(value).view(b, tk, hkv, d).transpose(1, 2)  # (B, Hkv, Tk, D)
+        return k, v
+
+    def _attend_projected(
+        self,
+        query: Tensor,
+        kv: tuple[Tensor, Tensor],
+        *,
+        mask: M.Mask | Tensor | None,
+        causal: bool,
+        window: int | tuple[int | None, int | None] | None,
+    ) -> Tensor:
+        """Attention of ``query (B, Tq, E)`` over projected ``kv`` (see :meth:`project_kv`)."""
+        if not (isinstance(kv, tuple) and len(kv) == 2):
+            raise TypeError("kv must be the (k, v) pair returned by project_kv")
+        k, v = kv
+        b, tq, _ = query.shape
+        hkv, d = self.num_kv_heads, self.head_dim
+        if k.dim() != 4 or k.shape[0] != b or k.shape[1] != hkv or k.shape[3] != d:
+            raise ValueError(
+                f"kv keys must be (B, Hkv, Tk, D) = ({b}, {hkv}, Tk, {d}), got {tuple(k.shape)}"
+            )
+        if v.shape[:3] != k.shape[:3]:
+            raise ValueError(f"kv values {tuple(v.shape)} do not match keys {tuple(k.shape)}")
+        if self.position is not None:
+            raise ValueError("kv is for cross attention; this layer has a position encoding")
+        q = self.q_proj(query).view(b, tq, self.num_heads, d).transpose(1, 2)  # (B, H, Tq, D)
+        out = self.core(
+            q, k, v, mask=mask, causal=causal, window=window, dropout_p=self.dropout
+        )  # (B, H, Tq, D)
+        out = out.transpose(1, 2).reshape(b, tq, self.embed_dim)  # (B, Tq, E)
         return self.out_proj(out)
 
     def _alibi_mask(

@@ -1,4 +1,4 @@
-"""Position information injected into attention: rotary embeddings and ALiBi biases.
+"""Position information: rotary embeddings, ALiBi biases and sinusoidal encodings.
 
 Both follow the library's bottom-right alignment: the keys sit at absolute positions
 ``offset .. offset + Tk - 1`` and the ``Tq`` queries are the *last* ``Tq`` of the
@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ALiBi", "RotaryEmbedding", "alibi_slopes"]
+__all__ = ["ALiBi", "RotaryEmbedding", "alibi_slopes", "sinusoidal_positions"]
 
 
 class RotaryEmbedding(nn.Module):
@@ -161,3 +161,24 @@ class ALiBi(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}"
+
+
+def sinusoidal_positions(num_positions: int, dim: int) -> Tensor:
+    """Fixed sinusoidal position encodings ``(num_positions, dim)`` (Vaswani et al. 2017,
+    Sec. 3.5): ``PE[p, 2i] = sin(p / 10000^(2i/dim))``, ``PE[p, 2i+1] = cos(...)``.
+
+    Example:
+        >>> pe = sinusoidal_positions(50, 16)
+        >>> pe.shape, float(pe[0, 1])
+        (torch.Size([50, 16]), 1.0)
+    """
+    if num_positions < 1 or dim < 2 or dim % 2:
+        raise ValueError(
+            f"need num_positions >= 1 and an even dim >= 2, got {num_positions} and {dim}"
+        )
+    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (P, 1)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    pe = torch.zeros(num_positions, dim, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe.float()

@@ -181,30 +181,38 @@ class TransformerDecoderBlock(nn.Module):
     def forward(
         self,
         x: Tensor,
-        memory: Tensor,
+        memory: Tensor | None,
         *,
         mask: M.Mask | Tensor | None = None,
         memory_mask: M.Mask | Tensor | None = None,
         cache: KVCache | None = None,
+        memory_kv: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Decode ``x (B, T, E)`` against ``memory (B, S, memory_dim)``.
 
         Args:
             x: decoder input (the new tokens when ``cache`` is given).
-            memory: encoder output.
+            memory: encoder output; None when ``memory_kv`` is given.
             mask: extra self-attention mask (combined with the causal mask); with a
                 cache its key length counts the cached positions.
             memory_mask: cross-attention mask, e.g. ``M.Padding(source_lengths)``.
             cache: :class:`KVCache` of this block's self-attention.
+            memory_kv: the memory's cross-attention keys/values, projected once by
+                ``self.cross_attn.project_kv(memory)``; replaces ``memory`` (decoding
+                step by step then projects the memory once per sentence).
 
         Returns:
             ``(B, T, E)``.
         """
+        if (memory is None) == (memory_kv is None):
+            raise ValueError("pass exactly one of memory and memory_kv")
 
         def self_attn(h: Tensor) -> Tensor:
             return self.drop(self.self_attn(h, mask=mask, causal=True, cache=cache))
 
         def cross_attn(h: Tensor) -> Tensor:
+            if memory_kv is not None:
+                return self.drop(self.cross_attn(h, mask=memory_mask, kv=memory_kv))
             return self.drop(self.cross_attn(h, memory, mask=memory_mask))
 
         if self.norm_first:

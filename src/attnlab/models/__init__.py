@@ -2,8 +2,10 @@
 
 Example:
     >>> from attnlab.models import create_model, list_models
-    >>> [m.name for m in list_models()]
+    >>> [m.name for m in list_models("text")]
     ['bilstm-attn', 'transformer', 'minilm']
+    >>> [m.name for m in list_models("translate")]
+    ['gru', 'gru-bahdanau', 'gru-luong', 'transformer']
 """
 
 from __future__ import annotations

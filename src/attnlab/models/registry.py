@@ -91,13 +91,13 @@ class ModelSpec:
             config = self.default_config()
             if "pretrained" in {f.name for f in dataclasses.fields(config)}:
                 config = dataclasses.replace(config, pretrained=False)
-            model = create_model(
-                self.name, config, dims=self.example_dims if dims is None else dims
-            )
+            dims = self.example_dims if dims is None else dims
+            model = create_model(self.name, config, dims=dims, task=self.task)
         return sum(p.numel() for p in model.parameters())
 
 
-MODELS: dict[str, ModelSpec] = {}
+#: Registered presets by ``(task, name)``: two tasks may each have a ``transformer``.
+MODELS: dict[tuple[str, str], ModelSpec] = {}
 
 
 def register(
@@ -116,9 +116,9 @@ def register(
         raise TypeError(f"example_dims of {name!r} must be a {dims.__name__}")
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in MODELS:
-            raise ValueError(f"model preset {name!r} is already registered")
-        MODELS[name] = ModelSpec(
+        if (task, name) in MODELS:
+            raise ValueError(f"model preset {name!r} of task {task!r} is already registered")
+        MODELS[(task, name)] = ModelSpec(
             name=name,
             task=task,
             config_cls=config,
@@ -140,41 +140,66 @@ def _ensure_loaded() -> None:
             importlib.import_module(f"attnlab.models.{family}")
 
 
-def list_models(task: str | None = None) -> list[ModelSpec]:
-    """All registered presets, in registration order (optionally only one task's)."""
+def _family_rank(spec: ModelSpec) -> int:
+    family = spec.build.__module__.rsplit(".", 1)[-1]
+    return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
+
+
+def _ordered() -> list[ModelSpec]:
+    """Presets by family (the order of FAMILIES), then registration: the same order
+    whichever family module was imported first."""
     _ensure_loaded()
-    return [m for m in MODELS.values() if task is None or m.task == task]
+    return sorted(MODELS.values(), key=_family_rank)
+
+
+def list_models(task: str | None = None) -> list[ModelSpec]:
+    """All registered presets, family by family (optionally only one task's)."""
+    return [m for m in _ordered() if task is None or m.task == task]
 
 
 def get_model(name: str, *, task: str | None = None) -> ModelSpec:
     """The preset called ``name`` (of ``task``, when given).
 
+    Without ``task``, a name that several tasks register means the one of the first family
+    in :data:`FAMILIES` (the text classifier for ``transformer``, as before translation
+    presets existed); pass ``task`` to choose.
+
     Raises:
         ValueError: unknown name (the message lists the presets, of ``task`` when given),
             or a preset of another task (the message says which).
     """
-    _ensure_loaded()
-    if name not in MODELS:
-        known = [m.name for m in MODELS.values() if task is None or m.task == task]
+    ordered = _ordered()
+    if task is not None and (task, name) in MODELS:
+        return MODELS[(task, name)]
+    found = [m for m in ordered if m.name == name]
+    if not found:
+        known = [m.name for m in ordered if task is None or m.task == task]
         where = f" for task {task!r}" if task else ""
         raise ValueError(f"unknown model {name!r}{where}; presets: {', '.join(known)}")
-    spec = MODELS[name]
-    if task is not None and spec.task != task:
-        known = ", ".join(m.name for m in MODELS.values() if m.task == task)
+    if task is not None:
+        known = ", ".join(m.name for m in ordered if m.task == task)
         raise ValueError(
-            f"model {name!r} belongs to task {spec.task!r}, not {task!r}; {task} presets: {known}"
+            f"model {name!r} belongs to task {found[0].task!r}, not {task!r}; "
+            f"{task} presets: {known}"
         )
-    return spec
+    return found[0]
 
 
-def create_model(name: str, config: Any = None, *, dims: Any) -> nn.Module:
+def create_model(name: str, config: Any = None, *, dims: Any, task: str | None = None) -> nn.Module:
     """Build preset ``name`` with ``dims`` (and its default config unless ``config`` is given).
+
+    When several tasks register ``name`` and ``task`` is not given, the type of ``dims``
+    chooses (``TranslationDims`` -> the translation preset).
 
     Raises:
         ValueError: unknown preset.
         TypeError: ``config`` or ``dims`` of the wrong type for this preset.
     """
-    spec = get_model(name)
+    if task is None:
+        matching = [m for m in _ordered() if m.name == name and isinstance(dims, m.dims_cls)]
+        if matching:
+            task = matching[0].task
+    spec = get_model(name, task=task)
     if config is None:
         config = spec.default_config()
     elif not isinstance(config, spec.config_cls):

@@ -204,6 +204,11 @@ def parse_value(text: str, annotation: Any, key: str) -> Any:
         if text.lower() in ("none", "null"):
             return None
         hint = args[0] if len(args) == 1 else str
+    if typing.get_origin(hint) is tuple:  # tuple[int, ...]: "16,32,64" or "[16, 32, 64]"
+        args = typing.get_args(hint)
+        item = args[0] if args else str
+        parts = [p.strip() for p in text.strip().strip("[]()").split(",") if p.strip()]
+        return tuple(parse_value(p, item, key) for p in parts)
     try:
         if hint is bool:
             low = text.lower()

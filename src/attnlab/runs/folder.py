@@ -262,7 +262,8 @@ def load_run(
                 f"{f} does not match the checksum in {CONFIG}: the file is corrupt or was changed"
             )
     try:
-        dims = build_dataclass(get_model(config.model).dims_cls, meta.get("dims", {}), "dims")
+        spec = get_model(config.model, task=config.task)
+        dims = build_dataclass(spec.dims_cls, meta.get("dims", {}), "dims")
     except (ValueError, TypeError) as e:
         raise RunError(f"{path}: {e}") from None
     try:

@@ -65,6 +65,12 @@ TASKS: dict[str, TaskInfo] = {
                 Flag("--label-column", "data.label_column", "label column of a data file"),
             ),
         ),
+        TaskInfo(
+            "caption",
+            "attnlab.tasks.caption",
+            "image captioning with attention (pointing game)",
+            "digits-caption",
+        ),
     )
 }
 
