@@ -199,16 +199,27 @@ def test_statistics_on_bert():
     assert all(bool((v == 0).all()) for v in stats["[PAD]"].values)  # padding is masked
 
 
-def test_statistics_refuse_what_capture_cannot_record():
+def test_statistics_of_a_causal_hugging_face_model():
     from transformers import GPT2Config, GPT2Model
 
+    torch.manual_seed(0)
     gpt2 = GPT2Model(GPT2Config(vocab_size=20, n_embd=8, n_layer=1, n_head=2, n_positions=8))
-    obj = Objective(batches=[torch.ones(1, 3, dtype=torch.long)], forward=lambda m, b: m(b),
+    obj = Objective(batches=[torch.tensor([[3, 5, 7, 9]])], forward=lambda m, b: m(b),
                     loss=lambda out, b: out.last_hidden_state.sum())  # fmt: skip
-    with pytest.raises(ValueError, match="cannot record"):
-        head_statistics(gpt2, obj)
+    stats = head_statistics(gpt2, obj)
+    (entropy,) = stats["entropy"].values
+    # causal rows: query i sees i + 1 keys, so the mean entropy is below mean(log(i + 1))
+    bound = sum(math.log(i + 1) for i in range(4)) / 4
+    assert entropy.shape == (2,) and bool((entropy >= 0).all()) and bool((entropy <= bound).all())
     with pytest.raises(ValueError, match=r"needs objective\.token_ids"):
         head_statistics(gpt2, obj, special={"[PAD]": 0})
+
+
+def test_statistics_refuse_a_model_without_attention():
+    obj = Objective(batches=[torch.ones(1, 3)], forward=lambda m, b: m(b),
+                    loss=lambda out, b: out.sum())  # fmt: skip
+    with pytest.raises(ValueError, match="no attention layer"):
+        head_statistics(nn.Linear(3, 2), obj)
 
 
 def test_importance_order_keeps_the_head_that_matters():

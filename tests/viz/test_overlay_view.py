@@ -93,6 +93,8 @@ def page(browser):
 def test_view_in_chromium_switches_methods_and_follows_the_hovered_patch(page, vit, tmp_path):
     torch.manual_seed(1)
     x = torch.rand(2, 1, 28, 28)
+    from playwright.sync_api import expect
+
     path = ImageExplanationView.from_model(vit, x).save(tmp_path / "view.html")
     page.goto(path.as_uri())
     page.wait_for_selector("#attnlab-root[data-ready='1']", timeout=20_000)
@@ -103,7 +105,7 @@ def test_view_in_chromium_switches_methods_and_follows_the_hovered_patch(page, v
     assert canvas.evaluate("c => [c.width, c.height]") == [28 * 12, 28 * 12]
 
     page.select_option("select.al-method", "gradient")  # method switch redraws
-    page.wait_for_function("document.getElementById('attnlab-root').dataset.method === 'gradient'")
+    expect(root).to_have_attribute("data-method", "gradient")
     assert root.get_attribute("data-checksum") != first
     assert page.locator("select.al-layer").count() == 0  # no layer for a pixel map
 
@@ -115,15 +117,13 @@ def test_view_in_chromium_switches_methods_and_follows_the_hovered_patch(page, v
     box = canvas.bounding_box()
     # hover patch (row 2, col 5) of the 7 x 7 grid
     page.mouse.move(box["x"] + box["width"] * 5.5 / 7, box["y"] + box["height"] * 2.5 / 7)
-    page.wait_for_function("document.getElementById('attnlab-root').dataset.query === '19'")
+    expect(root).to_have_attribute("data-query", "19")
     assert "patch (2, 5)" in page.inner_text(".al-note")
     assert root.get_attribute("data-checksum") != cls_sum
     page.mouse.move(box["x"] - 20, box["y"] - 20)  # leaving the image returns to [CLS]
-    page.wait_for_function("document.getElementById('attnlab-root').dataset.query === 'cls'")
+    expect(root).to_have_attribute("data-query", "cls")
 
     page.select_option("select.al-example", "1")
-    page.wait_for_function(
-        f"document.getElementById('attnlab-root').dataset.checksum !== '{cls_sum}'"
-    )
+    expect(root).not_to_have_attribute("data-checksum", cls_sum)
     assert all(u.startswith("file://") for u in page.requests), page.requests
     assert page.problems == []

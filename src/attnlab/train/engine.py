@@ -67,6 +67,10 @@ class TrainResult:
 
 def _merge_logs(log_file: Path, earlier: str) -> None:
     """Put back the epochs logged before a resume (the CSV logger starts a new file)."""
+    if not log_file.is_file():  # resumed after the last epoch: nothing new was logged
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_text(earlier, encoding="utf-8")
+        return
     old = list(csv.DictReader(io.StringIO(earlier)))
     new = list(csv.DictReader(io.StringIO(log_file.read_text(encoding="utf-8"))))
     if not new:
