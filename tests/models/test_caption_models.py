@@ -110,7 +110,7 @@ def test_bad_inputs_name_the_offending_values():
     with pytest.raises(ValueError, match="patch size 5 does not divide the image size 16x48"):
         create_model("vit-transformer", ViTTransformerConfig(patch_size=5), dims=DIMS)
     with pytest.raises(
-        ValueError, match="3 stages pool by 4, which does not divide the image size 18x48"
+        ValueError, match="4 stages pool by 8, which does not divide the image size 18x48"
     ):
         create_model("cnn-gru-attn", dims=CaptionDims(1, 18, 48, 11, 4), task="caption")
     with pytest.raises(ValueError, match="pad, bos and eos ids must differ"):

@@ -152,7 +152,7 @@ def test_captioning_user_images_and_an_empty_canvas(tmp_path):
     assert blank.words == [] and blank.text == ""
     assert blank.notes == ["resized from 40x40 to fit 128x32", "no ink: empty caption"]
     assert blank.attention.shape[2] == 0
-    assert len(noise.words) <= 5 and noise.attention.shape == (1, 1, len(noise.words), 8, 32)
+    assert len(noise.words) <= 5 and noise.attention.shape == (1, 1, len(noise.words), 4, 16)
     if noise.words:
         torch.testing.assert_close(noise.maps.sum((-2, -1)), torch.ones(len(noise.words)))
     with pytest.raises(ValueError, match=r"image tensors must be \(B, 1, 32, 128\)"):

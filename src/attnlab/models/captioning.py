@@ -100,12 +100,12 @@ class CNNGRUConfig:
             (Xu et al. 2015, eq. 14), added to the loss by the task.
     """
 
-    widths: tuple[int, ...] = (32, 64, 128)
+    widths: tuple[int, ...] = (16, 32, 64, 64)
     convs_per_stage: int = 1
     feature_dim: int = 128
     embed_dim: int = 64
-    hidden_dim: int = 256
-    attn_dim: int = 128
+    hidden_dim: int = 128
+    attn_dim: int = 64
     attention: bool = False
     gate: bool = True
     dropout: float = 0.2
@@ -208,7 +208,7 @@ def _rnn(config: CNNGRUConfig, dims: CaptionDims) -> nn.Module:
     dims=CaptionDims,
     example_dims=_EXAMPLE,
     description="CNN grid + GRU decoder with soft additive attention (Show, Attend and Tell)",
-    train_defaults={"epochs": 10, "batch_size": 64, "lr": 3e-3},
+    train_defaults={"epochs": 3, "batch_size": 64, "lr": 3e-3},
     data_defaults={},
 )
 def cnn_gru_attn(config: CNNGRUAttnConfig, dims: CaptionDims) -> nn.Module:
@@ -250,7 +250,7 @@ def vit_transformer(config: ViTTransformerConfig, dims: CaptionDims) -> nn.Modul
     dims=CaptionDims,
     example_dims=_EXAMPLE,
     description="the cnn-gru-attn model without attention: mean-pooled image as context (baseline)",
-    train_defaults={"epochs": 10, "batch_size": 64, "lr": 3e-3},
+    train_defaults={"epochs": 3, "batch_size": 64, "lr": 3e-3},
     data_defaults={},
 )
 def cnn_gru(config: CNNGRUConfig, dims: CaptionDims) -> nn.Module:

@@ -210,7 +210,10 @@ class CaptionRun(Run):
             tgt = pad_inputs(hyps, self.dims.bos_id, self.dims.pad_id).to(self.device)
             cross = cross_attention(self.model, x, tgt).cpu()  # (B, L, H, T, N)
             for i, h in enumerate(hyps):
-                a = cross[i, :, :, : len(h)]  # (L, H, K, N)
+                # one map per word: an id that is no word (an untrained model may emit
+                # padding) has no place in the caption, so its step is left out too
+                keep = [t for t, tok in enumerate(h) if tok >= len(SPECIALS)]
+                a = cross[i, :, :, keep]  # (L, H, K, N)
                 maps[i] = a.reshape(*a.shape[:3], gh, gw)  # (L, H, K, h, w)
         cell = tuple(self.model.cell_size)
         return [
