@@ -152,8 +152,8 @@ class Seq2SeqTransformerConfig:
 _EXAMPLE = TranslationDims(source_vocab_size=8000, target_vocab_size=8000, shared_vocab=True)
 #: The training recipe of every translation preset (``attnlab train translate``): AdamW at
 #: 1e-3, 10 % linear warm-up then cosine decay, label smoothing 0.1, 64 sentences a step
-#: grouped by length; 12 epochs of ``de-en`` are about 30 minutes on 2 quiet CPU cores
-#: for ``transformer`` (benchmarks/translate-results.md).
+#: grouped by length; 12 epochs of ``de-en`` cost at most ~32 single-thread CPU minutes
+#: for ``transformer`` (an estimate from 2-epoch runs: benchmarks/translate-results.md).
 TRAIN_DEFAULTS = {
     "epochs": 12,
     "batch_size": 64,
