@@ -8,6 +8,7 @@ on the prefix each step. The outputs must be identical. Timing uses process CPU 
 default (meaningful with 1 thread on a shared machine); ``--clock wall`` for wall time.
 
 Run:
+    .venv/bin/python benchmarks/translate_decode.py --run runs/de-en-transformer
     .venv/bin/python benchmarks/translate_decode.py --weights run/model.pt --tokenizer run/tok
     (without --weights: the preset with random weights; outputs then run to the length cap)
 Writes the result as JSON and Markdown under --out (default benchmarks/translate).
@@ -29,6 +30,7 @@ import torch
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", help="run folder of `attnlab train translate --model transformer`")
     p.add_argument("--weights", help="state dict of a trained `transformer` (torch.save)")
     p.add_argument("--tokenizer", help="folder of a saved PairTokenizer (with --weights)")
     p.add_argument("--config", default="{}", help="model config overrides as JSON")
@@ -51,7 +53,15 @@ def main(argv: list[str] | None = None) -> dict:
 
     info = PAIR_DATASETS["de-en"]
     splits = load_pairs("de-en").split(seed=0, test=info.test_size, val=info.val_size)
-    if args.tokenizer:
+    run_ = None
+    if args.run:
+        from attnlab.runs import load_run
+
+        run_ = load_run(args.run, task="translate")
+        if run_.config.model != "transformer":
+            raise SystemExit(f"{args.run} is a {run_.config.model} run, not a transformer run")
+        tok = run_.tokenizer
+    elif args.tokenizer:
         tok = PairTokenizer.load(args.tokenizer)
     else:
         tok = train_pair_tokenizer(splits.train.sources, splits.train.targets, vocab_size=4000)
@@ -59,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = spec.config_from_dict(json.loads(args.config))
     dims = TranslationDims(tok.source_vocab_size, tok.target_vocab_size, shared_vocab=tok.joint)
     torch.manual_seed(0)
-    model = spec.build(config, dims).eval()
+    model = spec.build(config, dims).eval() if run_ is None else run_.model.eval()
     if args.weights:
         model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     sources = splits.test.sources[: args.sentences]
@@ -100,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         "batch_size": args.batch_size,
         "threads": args.threads,
         "clock": args.clock,
-        "trained_weights": bool(args.weights),
+        "trained_weights": bool(args.weights or args.run),
         "output_tokens": n_tokens,
         "cached_s": round(t_cached, 2),
         "uncached_s": round(t_plain, 2),

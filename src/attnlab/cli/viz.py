@@ -12,11 +12,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "viz",
         help="draw the attention of a model on a text (HTML view or PNG/SVG/PDF figure)",
         usage="attnlab viz (RUN_DIR | --pretrained NAME) TEXT --out FILE [--view VIEW] [options]\n"
-        "       attnlab viz CAPTION_RUN_DIR IMAGE [IMAGE ...] --out FILE [--beam N]",
+        "       attnlab viz CAPTION_RUN_DIR IMAGE [IMAGE ...] --out FILE [--beam N]\n"
+        "       attnlab viz TRANSLATE_RUN_DIR TEXT --out FILE [--beam N]",
         description="Run a trained run (RUN_DIR) or a packaged pretrained model on TEXT and "
         "write one attention view. The suffix of --out picks the kind: .html is an offline "
         "interactive view, .png/.svg/.pdf a static figure. For a caption run, give images: "
-        "the view shows where each generated word looked (click a word).",
+        "the view shows where each generated word looked (click a word). For a translate run, "
+        "the source x target alignment of the translation of TEXT (hover a target token).",
         epilog='example: attnlab viz --pretrained minilm "The cat sat on the mat." '
         "--view head --out head.html",
     )
@@ -43,7 +45,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "minilm; for a run, the length it was trained with)",
     )
     p.add_argument(
-        "--beam", type=int, default=1, help="caption runs: beam size (default 1: greedy search)"
+        "--beam",
+        type=int,
+        default=1,
+        help="caption and translate runs: beam size (default 1: greedy search)",
     )
     p.add_argument("--out", required=True, metavar="FILE", help=".html, .png, .svg or .pdf")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -64,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.pretrained and args.inputs and _task_of(args.inputs[0]) == "caption":
         return _caption(args)
+    if not args.pretrained and args.inputs and _task_of(args.inputs[0]) == "translate":
+        return _translate(args)
     want = 1 if args.pretrained else 2
     if len(args.inputs) != want:
         shape = '--pretrained NAME "TEXT"' if args.pretrained else 'RUN_DIR "TEXT"'
@@ -133,4 +140,33 @@ def _caption(args: argparse.Namespace) -> int:
         print(f"{Path(path).name}: {cap.text}")
     out = export_captions(captions, args.out, labels=[Path(p).name for p in images])
     print(f"wrote {out}")
+    return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    """A translate run on a sentence: the source x target alignment (figure or HTML view)."""
+    import sys
+    import warnings
+
+    from attnlab.runs import load_run
+    from attnlab.viz.translation_view import export_alignment
+
+    if len(args.inputs) != 2:
+        raise ValueError(
+            f'expected TRANSLATE_RUN_DIR "TEXT", got {len(args.inputs)} positional arguments'
+        )
+    if args.beam < 1:
+        raise ValueError(f"--beam must be at least 1, got {args.beam}")
+    text = args.inputs[1]
+    if not text.strip():
+        raise ValueError("TEXT is empty: give a sentence to translate")
+    run_ = load_run(args.inputs[0], task="translate")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        t = run_.alignment(text, beam=args.beam)
+        path = export_alignment(t, args.out)
+    for w in said:
+        print(f"attnlab viz: warning: {w.message}", file=sys.stderr)
+    print(f"translation: {t.text}")
+    print(f"wrote {path}")
     return 0

@@ -135,7 +135,7 @@ class Seq2SeqTransformerConfig:
     num_heads: int = 4
     encoder_layers: int = 3
     decoder_layers: int = 3
-    mlp_ratio: float = 4.0
+    mlp_ratio: float = 2.0
     dropout: float = 0.3
     word_dropout: float = 0.1
     max_positions: int = 512
@@ -150,6 +150,19 @@ class Seq2SeqTransformerConfig:
 
 
 _EXAMPLE = TranslationDims(source_vocab_size=8000, target_vocab_size=8000, shared_vocab=True)
+#: The training recipe of every translation preset (``attnlab train translate``): AdamW at
+#: 1e-3, 10 % linear warm-up then cosine decay, label smoothing 0.1, 64 sentences a step
+#: grouped by length; 12 epochs of ``de-en`` cost at most ~32 single-thread CPU minutes
+#: for ``transformer`` (an estimate from 2-epoch runs: benchmarks/translate-results.md).
+TRAIN_DEFAULTS = {
+    "epochs": 12,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "schedule": "cosine",
+    "warmup": 0.1,
+    "label_smoothing": 0.1,
+    "patience": 3,
+}
 
 
 def _ids(dims: TranslationDims) -> dict:
@@ -182,6 +195,7 @@ def _rnn(decoder: str, config: GRUConfig, dims: TranslationDims) -> nn.Module:
     config=GRUConfig,
     dims=TranslationDims,
     example_dims=_EXAMPLE,
+    train_defaults=TRAIN_DEFAULTS,
     description="BiGRU encoder, GRU decoder, no attention (Cho et al. 2014 baseline)",
 )
 def gru(config: GRUConfig, dims: TranslationDims) -> nn.Module:
@@ -195,6 +209,7 @@ def gru(config: GRUConfig, dims: TranslationDims) -> nn.Module:
     config=GRUBahdanauConfig,
     dims=TranslationDims,
     example_dims=_EXAMPLE,
+    train_defaults=TRAIN_DEFAULTS,
     description="BiGRU encoder, GRU decoder with additive attention (Bahdanau et al. 2015)",
 )
 def gru_bahdanau(config: GRUBahdanauConfig, dims: TranslationDims) -> nn.Module:
@@ -208,6 +223,7 @@ def gru_bahdanau(config: GRUBahdanauConfig, dims: TranslationDims) -> nn.Module:
     config=GRULuongConfig,
     dims=TranslationDims,
     example_dims=_EXAMPLE,
+    train_defaults=TRAIN_DEFAULTS,
     description='BiGRU encoder, GRU decoder, Luong "general" attention + input feeding',
 )
 def gru_luong(config: GRULuongConfig, dims: TranslationDims) -> nn.Module:
@@ -221,6 +237,7 @@ def gru_luong(config: GRULuongConfig, dims: TranslationDims) -> nn.Module:
     config=Seq2SeqTransformerConfig,
     dims=TranslationDims,
     example_dims=_EXAMPLE,
+    train_defaults=TRAIN_DEFAULTS,
     description="pre-norm Transformer encoder-decoder, tied embeddings, KV-cache decoding",
 )
 def transformer(config: Seq2SeqTransformerConfig, dims: TranslationDims) -> nn.Module:

@@ -71,6 +71,22 @@ TASKS: dict[str, TaskInfo] = {
             "image captioning with attention (pointing game)",
             "digits-caption",
         ),
+        TaskInfo(
+            "translate",
+            "attnlab.tasks.translate",
+            "machine translation with attention (BLEU, alignments)",
+            "de-en",
+            (
+                Flag("--source-column", "data.source_column", "source column of a pair file"),
+                Flag("--target-column", "data.target_column", "target column of a pair file"),
+                Flag(
+                    "--source-lang",
+                    "data.source_lang",
+                    "source language of a pair file (zh: characters)",
+                ),
+                Flag("--target-lang", "data.target_lang", "target language of a pair file"),
+            ),
+        ),
     )
 }
 
