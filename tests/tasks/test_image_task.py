@@ -145,3 +145,15 @@ def test_relabel_by_class_name():
     other = ImageDataset("y", ds.images, ds.labels, ("a", "zebra"))
     with pytest.raises(ValueError, match="zebra"):
         TASK.relabel(R(), other)
+
+
+def test_bad_files_in_a_folder_warn_or_fail_with_strict(tmp_path):
+    root = _folder(tmp_path, n=5)
+    (root / "mid" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    data = ImageData(str(root), val_fraction=0.2, test_fraction=0.2, size=8)
+    with pytest.warns(UserWarning, match=r"broken\.png: skipped"):
+        splits = TASK.load_splits(data, seed=0)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 15
+    strict = ImageData(str(root), val_fraction=0.2, test_fraction=0.2, size=8, strict=True)
+    with pytest.raises(ValueError, match=r"1 file\(s\) are not usable images"):
+        TASK.load_splits(strict, seed=0)
