@@ -18,6 +18,9 @@ from attnlab.data.datasets import (
     load_data,
     load_dataset,
 )
+from attnlab.data.pair_corpora import PAIR_DATASETS, PairInfo, load_lexicon, load_pairs
+from attnlab.data.pair_tokenizer import PairTokenizer, train_pair_tokenizer
+from attnlab.data.pairs import PairDataset, PairSplits, pairs_from_rows, read_pairs
 from attnlab.data.image_batches import Augment, ImageBatches
 from attnlab.data.image_folder import BadImageError, read_image_folder
 from attnlab.data.images import (
@@ -27,27 +30,24 @@ from attnlab.data.images import (
     image_dataset_installed,
     load_images,
 )
-from attnlab.data.pair_corpora import PAIR_DATASETS, PairInfo, load_lexicon, load_pairs
-from attnlab.data.pair_tokenizer import PairTokenizer, train_pair_tokenizer
-from attnlab.data.pairs import PairDataset, PairSplits, pairs_from_rows, read_pairs
 from attnlab.data.text import DataError, Splits, TextDataset, from_rows, read_file
 from attnlab.data.tokenizers import TextTokenizer, train_tokenizer
 
 __all__ = [
     "DATASETS",
-    "IMAGE_DATASETS",
     "PAIR_DATASETS",
-    "Augment",
-    "BadImageError",
     "DataError",
     "DatasetInfo",
-    "ImageBatches",
-    "ImageDataset",
-    "ImageSplits",
     "PairDataset",
     "PairInfo",
     "PairSplits",
     "PairTokenizer",
+    "IMAGE_DATASETS",
+    "Augment",
+    "BadImageError",
+    "ImageBatches",
+    "ImageDataset",
+    "ImageSplits",
     "Splits",
     "TextDataset",
     "TextTokenizer",
@@ -58,13 +58,13 @@ __all__ = [
     "list_datasets",
     "load_data",
     "load_dataset",
-    "load_images",
     "load_lexicon",
     "load_pairs",
     "pairs_from_rows",
     "read_file",
-    "read_image_folder",
     "read_pairs",
     "train_pair_tokenizer",
+    "load_images",
+    "read_image_folder",
     "train_tokenizer",
 ]

@@ -36,6 +36,6 @@ __all__ = [
     "WeightsTap",
     "additive_scores",
     "alibi_slopes",
-    "sincos_2d",
     "sinusoidal_positions",
+    "sincos_2d",
 ]
