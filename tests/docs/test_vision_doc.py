@@ -40,10 +40,10 @@ def test_vision_doc_snippets_run(tmp_path, monkeypatch, capsys):
         "attnlab.data.image_batches",
         "attnlab.layers.patch",
         "attnlab.models.vision",
-        "attnlab.viz.aggregate",
-        "attnlab.viz.explanation",
+        "attnlab.capture.aggregate",
+        "attnlab.capture.explanation",
         "attnlab.viz.faithfulness",
-        "attnlab.viz.flow",
+        "attnlab.capture.flow",
         "attnlab.viz.overlay",
     ],
 )

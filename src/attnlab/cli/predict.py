@@ -1,4 +1,5 @@
-"""``attnlab predict RUN_DIR "text" ...``: label, probability and most-attended tokens."""
+"""``attnlab predict RUN_DIR "text" ...``: label, probability and most-attended tokens;
+``attnlab predict IMAGE_RUN_DIR img.png ...``: label and probability of each image."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict",
-        help="classify texts with a trained run",
+        help="classify texts or images with a trained run",
+        usage="attnlab predict RUN_DIR TEXT [TEXT ...] [--top N] [--max-tokens N]\n"
+        "       attnlab predict IMAGE_RUN_DIR IMAGE [IMAGE ...]",
         description="For each text print one line: the predicted label, its probability and "
         "the tokens the attention pooling weighted most. A text longer than the token limit "
-        "is cut, and a note on stderr says so.",
+        "is cut, and a note on stderr says so. For an image run, give image files: one line "
+        "each, the file, the label and its probability; images of another size or mode are "
+        "converted (noted on stderr).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by `attnlab train`")
-    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts (or image files) to classify")
     p.add_argument("--top", type=int, default=3, help="most-attended tokens shown (default 3)")
     p.add_argument(
         "--max-tokens",
@@ -30,7 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from attnlab.cli.viz import _task_of
     from attnlab.runs import load_run
+
+    if _task_of(args.run_dir) == "image":
+        return _images(args)
     from attnlab.viz.inspect import check_text, run_tokenizers
 
     for i, text in enumerate(args.texts, 1):
@@ -58,4 +67,18 @@ def run(args: argparse.Namespace) -> int:
     for pred in run_.predict(args.texts):
         tops = ", ".join(f"{t} ({w:.2f})" for t, w in pred.top_tokens(args.top))
         print(f"{pred.label}\t{pred.probability:.3f}\t{tops}")
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    """An image run: one line per image, ``file<TAB>label<TAB>probability``."""
+    import sys
+
+    from attnlab.runs import load_run
+
+    run_ = load_run(args.run_dir, task="image")
+    for path, pred in zip(args.texts, run_.predict(args.texts), strict=True):
+        for note in pred.notes:
+            print(f"attnlab predict: note: {path}: {note}", file=sys.stderr)
+        print(f"{path}\t{pred.label}\t{pred.probability:.3f}")
     return 0

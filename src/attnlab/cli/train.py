@@ -43,7 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             help="override a setting, e.g. train.lr=1e-3, model.hidden_dim=256, data.max_len=128",
         )
         for flag in info.flags:
-            t.add_argument(flag.flag, dest=f"flag:{flag.setting}", metavar="VALUE", help=flag.help)
+            if flag.const is not None:
+                t.add_argument(flag.flag, dest=f"flag:{flag.setting}", action="store_const",
+                               const=flag.const, help=flag.help)  # fmt: skip
+            else:
+                t.add_argument(
+                    flag.flag, dest=f"flag:{flag.setting}", metavar="VALUE", help=flag.help
+                )
         t.add_argument("--devices", type=int, help="processes (CPU) or GPUs per machine (DDP)")
         t.add_argument("--num-nodes", type=int, help="machines taking part (torchrun / SLURM)")
         t.add_argument("--precision", choices=("32", "bf16-mixed"), help="numeric precision")

@@ -13,12 +13,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="draw the attention of a model on a text (HTML view or PNG/SVG/PDF figure)",
         usage="attnlab viz (RUN_DIR | --pretrained NAME) TEXT --out FILE [--view VIEW] [options]\n"
         "       attnlab viz CAPTION_RUN_DIR IMAGE [IMAGE ...] --out FILE [--beam N]\n"
-        "       attnlab viz TRANSLATE_RUN_DIR TEXT --out FILE [--beam N]",
+        "       attnlab viz TRANSLATE_RUN_DIR TEXT --out FILE [--beam N]\n"
+        "       attnlab viz IMAGE_RUN_DIR IMAGE [IMAGE ...] --out FILE [--method METHOD]",
         description="Run a trained run (RUN_DIR) or a packaged pretrained model on TEXT and "
         "write one attention view. The suffix of --out picks the kind: .html is an offline "
         "interactive view, .png/.svg/.pdf a static figure. For a caption run, give images: "
         "the view shows where each generated word looked (click a word). For a translate run, "
-        "the source x target alignment of the translation of TEXT (hover a target token).",
+        "the source x target alignment of the translation of TEXT (hover a target token). "
+        "For an image classification run, give images: a figure shows each image with its map "
+        "by --method; the HTML view offers every method that applies (pick method, layer and "
+        "head).",
         epilog='example: attnlab viz --pretrained minilm "The cat sat on the mat." '
         "--view head --out head.html",
     )
@@ -50,6 +54,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=1,
         help="caption and translate runs: beam size (default 1: greedy search)",
     )
+    p.add_argument(
+        "--method",
+        metavar="METHOD",
+        help="image runs: rollout, flow, grad-rollout, attention (ViT), cbam (CBAM), gradient "
+        "(any); default the first that applies",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help=".html, .png, .svg or .pdf")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
@@ -67,10 +77,15 @@ def run(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()
 
-    if not args.pretrained and args.inputs and _task_of(args.inputs[0]) == "caption":
+    task = None if args.pretrained or not args.inputs else _task_of(args.inputs[0])
+    if task == "caption":
         return _caption(args)
-    if not args.pretrained and args.inputs and _task_of(args.inputs[0]) == "translate":
+    if task == "translate":
         return _translate(args)
+    if task == "image":
+        return _image(args)
+    if args.method is not None:
+        raise ValueError("--method applies to image runs only")
     want = 1 if args.pretrained else 2
     if len(args.inputs) != want:
         shape = '--pretrained NAME "TEXT"' if args.pretrained else 'RUN_DIR "TEXT"'
@@ -169,4 +184,36 @@ def _translate(args: argparse.Namespace) -> int:
         print(f"attnlab viz: warning: {w.message}", file=sys.stderr)
     print(f"translation: {t.text}")
     print(f"wrote {path}")
+    return 0
+
+
+def _image(args: argparse.Namespace) -> int:
+    """An image-classification run on images: explanation maps (figure or HTML view)."""
+    import sys
+    from pathlib import Path
+
+    from attnlab.runs import load_run
+    from attnlab.viz.image_view import export_explanations
+
+    images = args.inputs[1:]
+    if not images:
+        raise ValueError("expected IMAGE_RUN_DIR IMAGE [IMAGE ...]: give at least one image")
+    run_ = load_run(args.inputs[0], task="image")
+    if args.method is not None and args.method not in run_.methods:
+        raise ValueError(
+            f"--method {args.method} does not apply to a {run_.config.model} run; "
+            f"choose {', '.join(run_.methods)}"
+        )
+    x, notes = run_.prepare(images)
+    preds = run_.predict(x)
+    labels = []
+    for path, n, pred in zip(images, notes, preds, strict=True):
+        for note in n:
+            print(f"attnlab viz: note: {path}: {note}", file=sys.stderr)
+        print(f"{Path(path).name}: {pred.label} ({pred.probability:.3f})")
+        labels.append(f"{Path(path).name}: {pred.label} ({pred.probability:.2f})")
+    out = export_explanations(
+        run_.model, x, args.out, method=args.method, class_names=run_.classes, labels=labels
+    )
+    print(f"wrote {out}")
     return 0

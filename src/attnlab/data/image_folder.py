@@ -31,7 +31,7 @@ import torch
 
 from attnlab.data.images import ImageDataset
 
-__all__ = ["IMAGE_SUFFIXES", "BadImageError", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "BadImageError", "read_image", "read_image_folder"]
 
 #: File suffixes read as images (case-insensitive); other files count as bad data.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -184,3 +184,59 @@ def read_image_folder(
         classes,
         tuple(rel for _, rel, _ in found),
     )
+
+
+def read_image(
+    image, *, channels: int, size: tuple[int, int], invert_light: bool = False
+) -> tuple[torch.Tensor, list[str]]:
+    """One image as a model of ``channels x size`` reads it: ``(C, H, W)`` uint8.
+
+    Any Pillow mode is converted (transparency composited onto white), another size is
+    resized (bilinear); with ``invert_light`` an image whose border is mostly light (a dark
+    object on white paper) is inverted, for models trained on light objects on black
+    (Fashion-MNIST, MNIST).
+
+    Args:
+        image: a file path or a ``PIL.Image.Image``.
+        channels: 1 (grey) or 3 (RGB).
+        size: ``(H, W)``.
+        invert_light: invert images with a light background.
+
+    Returns:
+        ``(image, notes)``: the notes say what was converted (empty when nothing was).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file Pillow cannot read as an image (the message names it).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    notes: list[str] = []
+    if not isinstance(image, Image.Image):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"image {path} does not exist")
+        try:
+            with Image.open(path) as im:
+                im.load()
+                image = im.copy()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise ValueError(f"{path}: not an image Pillow can read ({e})") from None
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        notes.append(f"converted from mode {image.mode} to {mode}")
+    im = _convert(image, mode)
+    h, w = size
+    if im.size != (w, h):
+        notes.append(f"resized from {im.size[0]}x{im.size[1]} to {w}x{h}")
+        im = im.resize((w, h), Image.Resampling.BILINEAR)
+    x = torch.from_numpy(np.asarray(im, dtype=np.uint8).reshape(h, w, channels).copy())
+    x = x.permute(2, 0, 1).contiguous()  # (C, H, W)
+    if invert_light:
+        border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], -1).float()
+        if border.mean() > 127:
+            x = 255 - x
+            notes.append("inverted (light background; the model was trained on dark ones)")
+    return x, notes

@@ -25,11 +25,13 @@ __all__ = ["TASKS", "Flag", "TaskInfo", "get_task", "list_tasks"]
 
 @dataclass(frozen=True)
 class Flag:
-    """A command-line flag of ``attnlab train TASK`` that sets one data setting."""
+    """A command-line flag of ``attnlab train TASK`` that sets one data setting (to the
+    flag's value, or to ``const`` for a switch that takes none)."""
 
     flag: str
     setting: str
     help: str
+    const: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,21 @@ TASKS: dict[str, TaskInfo] = {
                     "source language of a pair file (zh: characters)",
                 ),
                 Flag("--target-lang", "data.target_lang", "target language of a pair file"),
+            ),
+        ),
+        TaskInfo(
+            "image",
+            "attnlab.tasks.image",
+            "image classification (CNN with SE/CBAM, Vision Transformer)",
+            "fashion-mnist",
+            (
+                Flag(
+                    "--strict-data",
+                    "data.strict",
+                    "image folders: refuse unreadable files (listing them all) instead of "
+                    "skipping each with a warning",
+                    const="true",
+                ),
             ),
         ),
     )

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from attnlab.viz.aggregate import rollout
 from attnlab.viz.views import _CSP, MAX_BYTES, _encode, _json_for_script, assets
 
-__all__ = ["ImageExplanationView"]
+__all__ = ["ImageExplanationView", "export_explanations"]
 
 _CSS = """
 .al-image-view .al-image-wrap { display: inline-block; }
@@ -228,3 +228,45 @@ class ImageExplanationView:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.html(), encoding="utf-8")
         return path
+
+
+def export_explanations(
+    model: nn.Module,
+    images: Tensor,
+    out: str | Path,
+    *,
+    method: str | None = None,
+    class_names: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Write explanations of ``images (B, C, H, W)`` to ``out``: ``.html`` is the offline
+    view with every applicable method (``method`` first), ``.png``/``.svg``/``.pdf`` a
+    figure of the images and their overlay by ``method`` (default the first applicable).
+
+    Raises:
+        ValueError: another suffix, or a method that does not apply to ``model``.
+    """
+    from attnlab.viz.explanation import applicable_methods, explain
+    from attnlab.viz.overlay import plot_explanations
+    from attnlab.viz.plots import FORMATS, save_figure
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    methods = applicable_methods(model)
+    if method is not None and method not in methods:
+        raise ValueError(
+            f"method {method!r} does not apply to {type(model).__name__}; "
+            f"applicable: {', '.join(methods)}"
+        )
+    if suffix in (".html", ".htm"):
+        order = [method, *(m for m in methods if m != method)] if method else methods
+        view = ImageExplanationView.from_model(model, images, methods=order,
+                                               class_names=class_names)  # fmt: skip
+        if labels is not None:
+            view.labels = [f"{a}: {b}" for a, b in zip(labels, view.labels, strict=True)]
+        return view.save(out)
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot write {out.name!r}; use .html, {', '.join(FORMATS)}")
+    name = method or methods[0]
+    fig = plot_explanations(images, {name: explain(model, images, name)}, labels=labels)
+    return save_figure(fig, out)
