@@ -27,7 +27,7 @@ from attnlab.data.images import load_images
 from attnlab.models import create_model, get_model
 from attnlab.models.vision import ImageDims
 from attnlab.viz.explanation import applicable_methods, explain
-from attnlab.viz.faithfulness import faithfulness
+from attnlab.viz.perturbation import faithfulness
 from attnlab.viz.image_view import ImageExplanationView
 from attnlab.viz.overlay import plot_explanations
 from attnlab.viz.plots import save_figure

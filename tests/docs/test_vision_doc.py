@@ -42,7 +42,7 @@ def test_vision_doc_snippets_run(tmp_path, monkeypatch, capsys):
         "attnlab.models.vision",
         "attnlab.capture.aggregate",
         "attnlab.capture.explanation",
-        "attnlab.viz.faithfulness",
+        "attnlab.viz.perturbation",
         "attnlab.capture.flow",
         "attnlab.viz.overlay",
     ],

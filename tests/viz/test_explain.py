@@ -22,8 +22,8 @@ from attnlab.viz.explanation import (
     explicit_attention,
     vit_attention,
 )
-from attnlab.viz.faithfulness import curves, faithfulness
 from attnlab.viz.flow import attention_flow, flow_capacities
+from attnlab.viz.perturbation import curves, faithfulness
 
 DIMS = ImageDims(1, 28, 28, 10)
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.runs import load_run
     from attnlab.runs.folder import write_json
     from attnlab.tasks.image import FAITHFULNESS
-    from attnlab.viz.faithfulness import faithfulness
+    from attnlab.viz.perturbation import faithfulness
 
     run_ = load_run(args.run_dir, task="image")
     if not args.faithfulness:

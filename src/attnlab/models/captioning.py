@@ -16,7 +16,7 @@ Example:
     >>> model(torch.rand(2, 1, 32, 128), torch.tensor([[1, 5, 6], [1, 7, 0]])).shape
     torch.Size([2, 3, 13])
     >>> model.grid, model.cell_size
-    ((8, 32), (4, 4))
+    ((4, 16), (8, 8))
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ docs/architecture.md for the commands).
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 
 import torch
@@ -67,7 +68,14 @@ def describe_failure(trainer, error: BaseException) -> str:
     """One line saying which process stopped a multi-process training and why."""
     failed = []
     launcher = getattr(trainer.strategy, "launcher", None)
-    for i, proc in enumerate(getattr(launcher, "procs", []) or [], 1):
+    procs = list(getattr(launcher, "procs", []) or [])
+    # A peer's death reaches this process as a broken connection, sometimes before the
+    # peer has been reaped: give it a moment to report how it ended.
+    for _ in range(50 if procs else 0):
+        if any(proc.poll() not in (None, 0) for proc in procs):
+            break
+        time.sleep(0.1)
+    for i, proc in enumerate(procs, 1):
         code = proc.poll()
         if code not in (None, 0):
             how = f"signal {-code}" if code < 0 else f"status {code}"

@@ -27,7 +27,7 @@ _LAZY = {
     "explain": "attnlab.viz.explanation",
     "conv_attention": "attnlab.viz.explanation",
     "vit_attention": "attnlab.viz.explanation",
-    "faithfulness": "attnlab.viz.faithfulness",
+    "faithfulness": "attnlab.viz.perturbation",
     "plot_explanations": "attnlab.viz.overlay",
     "plot_gates": "attnlab.viz.overlay",
     "ImageExplanationView": "attnlab.viz.image_view",
