@@ -146,7 +146,7 @@ class ViTTransformerConfig:
         backend: attention backend (``"auto"``, ``"sdpa"``, ``"math"``, ...).
     """
 
-    patch_size: int = 4
+    patch_size: int = 8
     stem_channels: int = 16
     embed_dim: int = 128
     num_heads: int = 4
@@ -223,7 +223,7 @@ def cnn_gru_attn(config: CNNGRUAttnConfig, dims: CaptionDims) -> nn.Module:
     dims=CaptionDims,
     example_dims=_EXAMPLE,
     description="ViT patch encoder + Transformer decoder reading the patches by cross-attention",
-    train_defaults={"epochs": 10, "batch_size": 64, "lr": 2e-3},
+    train_defaults={"epochs": 5, "batch_size": 64, "lr": 2e-3},
     data_defaults={},
 )
 def vit_transformer(config: ViTTransformerConfig, dims: CaptionDims) -> nn.Module:
